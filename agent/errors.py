@@ -1,0 +1,62 @@
+"""Typed errors with one clear sentence each: what was wrong and what to do.
+
+The CLI turns every ``VadetectiveError`` into ``error: <message>`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class VadetectiveError(Exception):
+    """Base class: the message is one sentence a user can act on."""
+
+
+class VideoError(VadetectiveError):
+    """A video could not be opened or decoded."""
+
+
+class VideoNotFoundError(VideoError):
+    pass
+
+
+class NotAFileError(VideoError):
+    pass
+
+
+class EmptyVideoError(VideoError):
+    pass
+
+
+class NotAVideoError(VideoError):
+    pass
+
+
+class NoDecodableFramesError(VideoError):
+    pass
+
+
+class UnsupportedCodecError(VideoError):
+    pass
+
+
+class ConfigError(VadetectiveError):
+    """A configuration value is invalid."""
+
+
+class ModelUnavailableError(VadetectiveError):
+    """A model is not cached locally and cannot be fetched (offline, or a wrong id/path)."""
+
+
+class MissingExtraError(VadetectiveError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package: install it with "
+            f"pip install \"vadetective[{extra}]\""
+        )
+        self.package = package
+        self.extra = extra
+
+
+class DatasetError(VadetectiveError):
+    """A dataset folder or annotation file is malformed or missing."""

@@ -1,0 +1,68 @@
+"""Small file helpers: atomic writes, content hashes, the cache folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+CACHE_ENV = "VADETECTIVE_CACHE_DIR"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so readers never see
+    a half-written file, even if the process is killed mid-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(path: str | Path, chunk_size: int = 64 * 1024, chunks: int = 8) -> str:
+    """A cheap content hash of a file: its size plus ``chunks`` evenly spaced chunks.
+
+    Reads at most ``chunk_size * chunks`` bytes however large the file is, which is what a
+    cache key for multi-gigabyte videos can afford. Files that differ only between the sampled
+    chunks collide; that is the trade-off of a cheap key.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(size).encode())
+    with path.open("rb") as fh:
+        if size <= chunk_size * chunks:
+            h.update(fh.read())
+        else:
+            step = (size - chunk_size) // (chunks - 1)
+            for i in range(chunks):
+                fh.seek(i * step)
+                h.update(fh.read(chunk_size))
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$VADETECTIVE_CACHE_DIR`` if set, else the platform cache dir."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vadetective"))

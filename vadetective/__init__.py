@@ -1,0 +1,62 @@
+"""vadetective: zero-shot, detective-style video anomaly analysis.
+
+The public API. Everything here is imported lazily so ``import vadetective`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("vadetective")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+_EXPORTS: dict[str, str] = {
+    "Detective": "vadetective.agent.session",
+    "analyze": "vadetective.agent.session",
+    "run_dataset": "vadetective.agent.batch",
+    "evaluate": "vadetective.agent.evaluate",
+    "Config": "vadetective.agent.config",
+    "profile_config": "vadetective.agent.config",
+    "Verdict": "vadetective.agent.types",
+    "Trace": "vadetective.agent.types",
+    "TraceStep": "vadetective.agent.types",
+    "Evidence": "vadetective.agent.types",
+    "TimeSpan": "vadetective.agent.types",
+    "Box": "vadetective.agent.types",
+    "ScoreCurve": "vadetective.agent.types",
+    "VideoInfo": "vadetective.agent.types",
+    "open_video": "vadetective.tools.video",
+    "generate_scene": "vadetective.agent.synth",
+    "render_report": "vadetective.agent.report",
+    "load_dataset": "vadetective.agent.datasets",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from vadetective.agent.config import Config, profile_config
+    from vadetective.agent.types import (
+        Box,
+        Evidence,
+        ScoreCurve,
+        TimeSpan,
+        Trace,
+        TraceStep,
+        Verdict,
+        VideoInfo,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vadetective' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
