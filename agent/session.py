@@ -1,0 +1,270 @@
+"""The Python session API: ``Detective`` and ``analyze``.
+
+    from vadetective import Detective, analyze
+    d = Detective("clip.mp4", profile="auto")   # opens the video once
+    v = d.ask("Is anyone fighting?")            # -> Verdict
+    v2 = d.ask("What happened around 0:31?")    # reuses frames, scores and loaded models
+    d.last_trace                                # -> Trace of the last question
+    v = analyze("clip.mp4", "Is anything unusual?")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vadetective.agent.config import Config, profile_config
+from vadetective.agent.io import atomic_write_text
+from vadetective.agent.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.tools.toolbox import Backends, Toolbox
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUESTION = "Is anything unusual or abnormal happening in this video?"
+
+StepCallback = Callable[[TraceStep], None]
+
+
+class Detective:
+    """A session on one video: open it once, ask as many questions as you like.
+
+    Args:
+        video: Path to the video file.
+        profile: ``auto``, ``classical``, ``local`` or ``server`` (ignored when ``config`` is given).
+        out: Folder for verdicts, traces and the frames they cite; a temporary folder if None.
+        config: A full configuration; overrides ``profile`` and keyword overrides.
+        planner: A planner object or LangChain chat model to use instead of the profile's.
+        backends: Prebuilt backends to share between sessions (models loaded once).
+        **overrides: Config fields, e.g. ``max_steps=8`` or ``graph="chain"``.
+    """
+
+    def __init__(
+        self,
+        video: str | Path,
+        profile: str = "auto",
+        out: str | Path | None = None,
+        config: Config | None = None,
+        planner: Any | None = None,
+        backends: Backends | None = None,
+        **overrides: Any,
+    ) -> None:
+        from vadetective.tools.video import open_video
+
+        self.config = config if config is not None else profile_config(profile, **overrides)
+        self.source = open_video(video)
+        self.out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.toolbox = Toolbox(self.source, self.config, self.out, backends or Backends(self.config))
+        self._planner_override = planner
+        self._planner: Any | None = None
+        self.traces: list[Trace] = []
+
+    # ------------------------------------------------------------------ public
+    @property
+    def info(self) -> Any:
+        return self.source.info
+
+    @property
+    def last_trace(self) -> Trace | None:
+        return self.traces[-1] if self.traces else None
+
+    def ask(
+        self,
+        question: str | None = None,
+        graph: str | None = None,
+        checkpoint: str | Path | None = None,
+        on_step: StepCallback | None = None,
+        save: bool = True,
+    ) -> Verdict:
+        """Answer a question about the video.
+
+        Args:
+            question: What to ask; a general anomaly question if None.
+            graph: ``detective`` (the agentic loop, default) or ``chain`` (fixed chain).
+            checkpoint: A SQLite file; an interrupted run with the same video and question
+                resumes from it.
+            on_step: Called with each trace step as it happens (for live progress).
+            save: Write ``verdict.json`` and ``trace.json`` (numbered after the first question)
+                into the output folder.
+
+        Returns:
+            The verdict; the full trace is in ``last_trace``.
+        """
+        question = (question or DEFAULT_QUESTION).strip() or DEFAULT_QUESTION
+        graph_name = graph or self.config.graph
+        started = utcnow()
+        t0 = time.perf_counter()
+        decoded0 = self.source.frames_decoded
+        state = self._run_graph(question, graph_name, checkpoint, on_step)
+        verdict: Verdict = state["verdict"]
+        steps: list[TraceStep] = state.get("steps", [])
+        seconds = time.perf_counter() - t0
+        stages = dict(state.get("stage_seconds") or {})
+        cost = Cost(
+            planner_calls=int(state.get("planner_calls", 0)),
+            tool_calls=sum(1 for s in steps if s.kind in ("tool", "perceive") and s.tool and s.summary != "refused: repeated call"),
+            frames_decoded=self.source.frames_decoded - decoded0,
+            frames_shown=int(state.get("frames_shown", 0)),
+            seconds_total=round(seconds, 4),
+            seconds_by_stage={k: round(v, 4) for k, v in stages.items()},
+        )
+        models = {"planner": f"{self.planner.name}:{self.planner.model_id}", **self.toolbox.backends.model_ids()}  # type: ignore[union-attr]
+        trace = Trace(
+            question=question,
+            video=self.source.info,
+            profile=self.config.profile,
+            graph=graph_name,
+            models=models,
+            steps=steps,
+            evidence=state.get("evidence", []),
+            verdict=verdict,
+            cost=cost,
+            started_at=started,
+        )
+        self.traces.append(trace)
+        if save:
+            self.save_last()
+        return verdict
+
+    def save_last(self) -> tuple[Path, Path]:
+        """Write the last verdict and trace into the output folder; return their paths."""
+        trace = self.last_trace
+        if trace is None or trace.verdict is None:
+            raise RuntimeError("nothing to save yet: call ask() first")
+        n = len(self.traces)
+        suffix = "" if n == 1 else f"-{n}"
+        verdict_path = self.out / f"verdict{suffix}.json"
+        trace_path = self.out / f"trace{suffix}.json"
+        atomic_write_text(verdict_path, trace.verdict.model_dump_json(indent=2))
+        trace.save(trace_path)
+        return verdict_path, trace_path
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> Detective:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    @property
+    def planner(self) -> Any:
+        if self._planner is None:
+            from vadetective.graphs.planners import ChatPlanner, build_planner
+
+            override = self._planner_override
+            if override is None:
+                self._planner = build_planner(self.config)
+            elif hasattr(override, "decide"):
+                self._planner = override
+            else:  # a LangChain chat model
+                self._planner = ChatPlanner(override)
+        return self._planner
+
+    def _run_graph(self, question: str, graph_name: str, checkpoint: str | Path | None, on_step: StepCallback | None) -> dict[str, Any]:
+        from vadetective.graphs.nodes import Runtime
+        from vadetective.graphs.state import initial_state
+        from vadetective.tools.planner_tools import make_planner_tools
+
+        runtime = Runtime(self.toolbox, make_planner_tools(self.toolbox), self.planner, self.config)
+        thread = hashlib.sha1(f"{self.source.info.content_hash}|{graph_name}|{question}".encode()).hexdigest()[:16]
+        run_config = {
+            "configurable": {"thread_id": thread},
+            "recursion_limit": 4 * (self.config.max_steps + self.config.max_planner_calls) + 40,
+        }
+        with _checkpointer(checkpoint) as saver:
+            if graph_name == "chain":
+                from vadetective.graphs.chain import build_chain_graph
+
+                app = build_chain_graph(runtime, checkpointer=saver)
+            elif graph_name == "detective":
+                from vadetective.graphs.detective import build_detective_graph
+
+                app = build_detective_graph(runtime, checkpointer=saver)
+            else:
+                from vadetective.agent.errors import ConfigError
+
+                raise ConfigError(f"unknown graph {graph_name!r}: choose detective or chain")
+            resume = False
+            if checkpoint is not None:
+                snapshot = app.get_state(run_config)
+                resume = bool(snapshot.values) and bool(snapshot.next)
+                if resume:
+                    log.warning("resuming an interrupted analysis from %s", checkpoint)
+            inputs = None if resume else initial_state(question, self.source.info)
+            for update in app.stream(inputs, run_config, stream_mode="updates"):
+                if on_step is not None:
+                    for step in _steps_of(update):
+                        on_step(step)
+            return dict(app.get_state(run_config).values)
+
+
+def _steps_of(update: dict[str, Any]) -> list[TraceStep]:
+    out: list[TraceStep] = []
+    for node_update in update.values():
+        if isinstance(node_update, dict):
+            out.extend(node_update.get("steps", []))
+    return out
+
+
+class _checkpointer:
+    """In-memory checkpoints by default; a SQLite file when a path is given (resumable)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = path
+        self._cm: Any = None
+
+    def __enter__(self) -> Any:
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+        serde = JsonPlusSerializer(allowed_msgpack_modules=_SAFE_TYPES)
+        if self.path is None:
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            return InMemorySaver(serde=serde)
+        import sqlite3
+
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        return SqliteSaver(self._conn, serde=serde)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            self._conn.close()
+
+
+# The only classes a checkpoint may revive: our own frozen types (plus LangChain messages,
+# which the serializer admits itself).
+_SAFE_TYPES = [
+    ("vadetective.agent.types", name)
+    for name in ("VideoInfo", "TimeSpan", "Box", "ScoreCurve", "ImageRef", "Evidence", "Verdict", "TraceStep", "Cost")
+]
+
+
+def analyze(
+    video: str | Path,
+    question: str | None = None,
+    profile: str = "auto",
+    out: str | Path | None = None,
+    **overrides: Any,
+) -> Verdict:
+    """One-shot convenience: open ``video``, ask ``question``, close it.
+
+    Args:
+        video: Path to the video file.
+        question: What to ask; a general anomaly question if None.
+        profile: ``auto``, ``classical``, ``local`` or ``server``.
+        out: Folder for the verdict, trace and frames; a temporary folder if None.
+        **overrides: Config fields, e.g. ``max_steps=8``.
+    """
+    with Detective(video, profile=profile, out=out, **overrides) as d:
+        return d.ask(question)

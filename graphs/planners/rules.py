@@ -1,0 +1,279 @@
+"""The rule planner: a deterministic policy with no model.
+
+It reads the typed case file and walks the same loop a model planner would: take the top
+candidate spans of the timeline, look at frames there, ground people and objects at the peak,
+inspect the strongest boxes with the ``measure`` inspector, then decide with explicit
+thresholds and write a justification from the measured facts, citing evidence ids. Used by the
+``classical`` profile and as a safety net.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_core.messages import AIMessage
+from langchain_core.tools import StructuredTool
+
+from vadetective.agent.config import Config
+from vadetective.agent.types import Box, Evidence, TimeSpan
+
+#: Spans whose peak score is below this are not worth a look.
+LOOK_THRESHOLD = 0.3
+#: Boxes inspected per span (the strongest first).
+BOXES_PER_SPAN = 2
+#: Candidate spans examined.
+SPANS_EXAMINED = 2
+
+# What each kind of measured fact means, with the threshold that makes it count. The measure
+# inspector reports these keys; a model inspector may report none, and then the score decides.
+_FACT_RULES: tuple[tuple[str, str, float, str], ...] = (
+    # key, comparison, threshold, category
+    ("speed_ratio", ">=", 2.5, "running"),
+    ("lying", "is", 1.0, "fall"),
+    ("static_s", ">=", 3.0, "object left behind"),
+    ("appeared_suddenly", "is", 1.0, "sudden appearance"),
+    ("counterflow", "is", 1.0, "moving against the flow"),
+    ("erratic", "is", 1.0, "erratic motion"),
+    ("loitering", "is", 1.0, "loitering"),
+)
+
+_FAMILY_CATEGORY = {
+    "speed": "running",
+    "stillness": "fall",
+    "appearance": "sudden appearance",
+    "erratic": "erratic motion",
+    "counterflow": "moving against the flow",
+    "loiter": "loitering",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the measured facts of one inspected box say."""
+
+    evidence: Evidence
+    box: Box
+    strength: float
+    category: str | None
+    reasons: list[str]
+
+
+def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
+    """(strength, category, reasons) from an inspect_crop evidence's facts."""
+    facts = ev.facts
+    strength, category, reasons = 0.0, None, []
+    for key, op, thr, cat in _FACT_RULES:
+        v = facts.get(key)
+        if v is None:
+            continue
+        hit = bool(v) if op == "is" else isinstance(v, int | float) and float(v) >= thr
+        if hit:
+            s = min(2.0, float(v) / thr) if op == ">=" else 1.0
+            if s > strength:
+                strength, category = s, cat
+            reasons.append(_describe(key, v))
+    return strength, category, reasons
+
+
+def _describe(key: str, v: Any) -> str:
+    if key == "speed_ratio":
+        return f"moved at {float(v):.1f}x the scene's typical speed"
+    if key == "static_s":
+        return f"stayed static for {float(v):.1f} s"
+    return {
+        "lying": "lies horizontally",
+        "appeared_suddenly": "appeared suddenly",
+        "counterflow": "moved against the dominant flow",
+        "erratic": "moved erratically",
+        "loitering": "lingered in one place",
+    }.get(key, key)
+
+
+def phrases_for(question: str) -> list[str]:
+    """What to ground, from the question's words (people and objects by default)."""
+    q = question.lower()
+    out = ["person"]
+    if re.search(r"\b(bag|object|item|package|box|luggage|left|abandon)", q):
+        out.append("bag")
+    if "object" not in out and "bag" not in out:
+        out.append("object")
+    return out
+
+
+class RulesPlanner:
+    """See the module docstring."""
+
+    name = "rules"
+    model_id = "rules-v1"
+
+    def __init__(self, config: Config) -> None:
+        self.threshold = config.anomaly_threshold
+
+    # -------------------------------------------------------------- the loop
+    def decide(self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool) -> AIMessage:
+        evidence: list[Evidence] = list(state.get("evidence", []))
+        timeline = next((e for e in evidence if e.id == state.get("timeline_id")), None)
+        if not final:
+            nxt = self._next_action(state, evidence, timeline)
+            if nxt is not None:
+                tool, args, why = nxt
+                return _call(tool, args, why, len(state.get("steps", [])))
+        return _call("submit_verdict", self._verdict(state, evidence, timeline), "deciding from the evidence", len(state.get("steps", [])))
+
+    def _targets(self, timeline: Evidence | None) -> list[TimeSpan]:
+        if timeline is None or timeline.curve is None:
+            return []
+        return [s for s in timeline.spans if _peak(timeline, s)[1] >= LOOK_THRESHOLD][:SPANS_EXAMINED]
+
+    def _next_action(
+        self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None
+    ) -> tuple[str, dict[str, Any], str] | None:
+        done = [(e.tool, e.args) for e in evidence]
+
+        def was_called(tool: str, **args: Any) -> bool:
+            return any(t == tool and all(_same(a.get(k), v) for k, v in args.items()) for t, a in done)
+
+        video = state["video"]
+        targets = self._targets(timeline)
+        if timeline is None or timeline.error:
+            return None
+        if not targets:
+            if not was_called("sample_frames"):
+                return ("sample_frames", {"start_s": 0.0, "end_s": round(video.duration_s * 0.999, 3), "count": 4},
+                        "the timeline is flat; a look at the whole video before deciding")
+            return None
+        phrases = phrases_for(state["question"])
+        for span in targets:
+            t_peak, _ = _peak(timeline, span)
+            start, end = round(span.start_s, 3), round(min(span.end_s, video.duration_s * 0.999), 3)
+            if not was_called("sample_frames", start_s=start, end_s=end):
+                return ("sample_frames", {"start_s": start, "end_s": end, "count": 4},
+                        f"the score peaks at {t_peak:.1f} s; looking at {start:.1f}-{end:.1f} s")
+            grounds = [e for e in evidence if e.tool == "ground" and span.contains(float(e.args.get("t_s", -1)))]
+            if not grounds:
+                return ("ground", {"t_s": round(t_peak, 3), "phrases": phrases}, f"who or what is there at {t_peak:.1f} s")
+            boxes = [b for e in grounds if e.ok for b in e.boxes]
+            if not boxes:
+                t_mid = round((span.start_s + span.end_s) / 2, 3)
+                if len(grounds) < 2 and not was_called("ground", t_s=t_mid):
+                    return ("ground", {"t_s": t_mid, "phrases": phrases}, "nothing found at the peak; trying mid-span")
+                continue
+            for box in boxes[:BOXES_PER_SPAN]:
+                xyxy = [round(v, 1) for v in box.xyxy]
+                if not was_called("inspect_crop", t_s=box.t_s, box_xyxy=xyxy):
+                    return ("inspect_crop", {"t_s": box.t_s, "box_xyxy": xyxy, "question": _inspect_question(state["question"], box)},
+                            f"measuring the {box.label or 'blob'} at {box.t_s:.1f} s")
+        return None
+
+    # -------------------------------------------------------------- the decision
+    def _verdict(self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None) -> dict[str, Any]:
+        video = state["video"]
+        if timeline is None or timeline.curve is None or not timeline.curve.score:
+            return {"answer": "Undecided: the video could not be scored.", "is_anomalous": None, "confidence": 0.0,
+                    "justification": "The timeline could not be computed" + (f" ({timeline.id})." if timeline else "."),
+                    "evidence_ids": [timeline.id] if timeline else []}
+        global_peak = max(timeline.curve.score)
+        findings = [f for f in (self._finding(e) for e in evidence if e.tool == "inspect_crop" and e.ok) if f is not None]
+        best_by_span: list[tuple[TimeSpan, float, float, Finding | None]] = []
+        for span in self._targets(timeline):
+            t_peak, peak = _peak(timeline, span)
+            inside = [f for f in findings if span.contains(f.box.t_s)]
+            best = max(inside, key=lambda f: f.strength, default=None)
+            best_by_span.append((span, t_peak, peak, best))
+        looked = [e.id for e in evidence if e.tool == "sample_frames" and e.ok][:2]
+        if not best_by_span:
+            conf = round(float(np.clip(0.5 + (self.threshold - global_peak), 0.5, 0.95)), 3)
+            cite = [timeline.id, *looked]
+            return {
+                "answer": "No: nothing in the video stands out from its normal activity.",
+                "is_anomalous": False,
+                "confidence": conf,
+                "category": None,
+                "justification": f"The anomaly score never rose above {global_peak:.2f} ({timeline.id})"
+                + (f", and the frames looked at show ordinary activity ({', '.join(looked)})." if looked else "."),
+                "evidence_ids": cite,
+            }
+
+        def support(item: tuple[TimeSpan, float, float, Finding | None]) -> float:
+            _, _, peak, f = item
+            return peak + (0.25 * f.strength if f is not None and f.strength > 0 else 0.0)
+
+        best_by_span.sort(key=support, reverse=True)
+        span, t_peak, peak, finding = best_by_span[0]
+        supported = finding is not None and finding.strength >= 1.0
+        anomalous = (peak >= self.threshold and (supported or peak >= self.threshold + 0.2)) or (
+            supported and peak >= self.threshold - 0.1
+        )
+        family = timeline.facts.get("dominant_family")
+        category = (finding.category if finding and finding.category else None) or _FAMILY_CATEGORY.get(str(family)) or "unusual motion"
+        cites = [timeline.id]
+        sample = next((e for e in evidence if e.tool == "sample_frames" and e.spans and e.spans[0].tiou(span) > 0.5), None)
+        if sample:
+            cites.append(sample.id)
+        ground_ev = next((e for e in evidence if e.tool == "ground" and e.ok and e.boxes and span.contains(float(e.args.get("t_s", -1)))), None)
+        if ground_ev:
+            cites.append(ground_ev.id)
+        if finding:
+            cites.append(finding.evidence.id)
+        cites = list(dict.fromkeys(cites))
+        when = f"between {span.start_s:.1f} s and {span.end_s:.1f} s"
+        if anomalous:
+            conf = float(np.clip(0.45 + 0.5 * (peak - self.threshold) + (0.15 if supported else 0.0), 0.5, 0.97))
+            what = (f"a {finding.box.label or 'blob'} " + " and ".join(finding.reasons)) if finding and finding.reasons else f"the scene's motion departs from its normal pattern ({category})"
+            answer = f"Yes: {category} {when}."
+            just = f"{when[0].upper()}{when[1:]} the anomaly score peaked at {peak:.2f} at {t_peak:.1f} s ({timeline.id}); {what} ({', '.join(cites[1:]) or timeline.id})."
+            boxes = [{"t_s": finding.box.t_s, "xyxy": list(finding.box.xyxy), "label": category, "score": round(min(1.0, 0.5 + 0.25 * finding.strength), 3)}] if finding else (
+                [{"t_s": b.t_s, "xyxy": list(b.xyxy), "label": b.label, "score": b.score} for b in ground_ev.boxes[:1]] if ground_ev else []
+            )
+            return {"answer": answer, "is_anomalous": True, "confidence": round(conf, 3), "category": category,
+                    "spans": [{"start_s": round(span.start_s, 3), "end_s": round(min(span.end_s, video.duration_s), 3)}],
+                    "boxes": boxes, "justification": just, "evidence_ids": cites}
+        conf = float(np.clip(0.5 + 0.5 * (self.threshold - peak) + (0.1 if finding is not None and not supported else 0.0), 0.5, 0.9))
+        measured = f"; the closest look found nothing abnormal ({finding.evidence.id})" if finding and not supported else ""
+        return {
+            "answer": f"No: the strongest moment ({when}) looks like ordinary activity.",
+            "is_anomalous": False,
+            "confidence": round(conf, 3),
+            "category": None,
+            "justification": f"The anomaly score peaks at only {peak:.2f} {when} ({timeline.id}){measured}.",
+            "evidence_ids": [timeline.id] + ([finding.evidence.id] if finding and not supported else []),
+        }
+
+    @staticmethod
+    def _finding(ev: Evidence) -> Finding | None:
+        if not ev.boxes:
+            return None
+        strength, category, reasons = read_facts(ev)
+        return Finding(ev, ev.boxes[0], strength, category, reasons)
+
+
+def _inspect_question(question: str, box: Box) -> str:
+    return f"What is this {box.label or 'blob'} doing, and how does its motion compare with the rest of the scene? ({question})"
+
+
+def _peak(timeline: Evidence, span: TimeSpan) -> tuple[float, float]:
+    """(time, score) of the highest point of the timeline inside ``span``."""
+    assert timeline.curve is not None
+    t = np.asarray(timeline.curve.t_s)
+    s = np.asarray(timeline.curve.score)
+    inside = (t >= span.start_s) & (t <= span.end_s)
+    if not inside.any():
+        return (span.start_s + span.end_s) / 2, float(span.score or 0.0)
+    i = int(np.argmax(np.where(inside, s, -1)))
+    return float(t[i]), float(s[i])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) < 1e-3
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _call(tool: str, args: dict[str, Any], why: str, n: int) -> AIMessage:
+    return AIMessage(content=why, tool_calls=[{"name": tool, "args": args, "id": f"rules_{n}_{tool}"}])
