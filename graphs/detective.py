@@ -1,4 +1,4 @@
-"""The detective graph: perceive, then plan and act in a loop until a verdict is accepted.
+r"""The detective graph: perceive, then plan and act in a loop until a verdict is accepted.
 
     START -> perceive -> plan --(tool calls)--> act --> plan
                           |  \--(submit_verdict)--> check --(accepted)--> END
