@@ -259,9 +259,9 @@ def models_list(profile: str | None = typer.Option(None, "--profile", "-p", help
     """Show each profile's models and whether they are in the local cache."""
     from vadetective.tools.models import list_models
 
-    table = Table("backend", "model", "profiles", "cached", "where")
+    table = Table("backend", "model", "profiles", "cached", "where / note")
     for m in list_models(profile):
-        table.add_row(m.backend, m.model_id, ", ".join(m.profiles), "[green]yes[/]" if m.cached else "[red]no[/]", m.local_path or "")
+        table.add_row(m.backend, m.model_id, ", ".join(m.profiles), "[green]yes[/]" if m.present else "[red]no[/]", m.local_path or m.note)
     out_console.print(table)
     out_console.print("[dim]classical needs no models. Download the rest with `vadetective models pull --profile local`.[/]")
 
@@ -280,7 +280,7 @@ def models_pull(
     with Progress(console=out_console) as progress:
         task = progress.add_task("downloading", total=None)
 
-        def report(done: int, total: int, name: str) -> None:
+        def report(name: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, description=f"downloading {name}")
 
         pulled = pull_models(profile=None if model else profile, model_ids=model or None, progress=report)

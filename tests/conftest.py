@@ -27,3 +27,36 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "vadetective-cache"
     monkeypatch.setenv("VADETECTIVE_CACHE_DIR", str(cache))
     return cache
+
+
+class SceneFactory:
+    """Synthetic scenes generated once per test session, by (kind, seed, duration)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: dict[tuple[str, int, float], Path] = {}
+
+    def __call__(self, kind: str = "sprint", seed: int = 0, duration_s: float = 12.0) -> Path:
+        key = (kind, seed, duration_s)
+        if key not in self._made:
+            from vadetective.agent.synth import generate_scene
+
+            folder = self.root / f"{kind}-{seed}-{duration_s:g}"
+            truth = generate_scene(folder, kind=kind, seed=seed, duration_s=duration_s)
+            self._made[key] = Path(truth.video_path)
+        return self._made[key]
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> SceneFactory:
+    return SceneFactory(tmp_path_factory.mktemp("scenes"))
+
+
+@pytest.fixture(scope="session")
+def small_clip(scenes: SceneFactory) -> Path:
+    return scenes("normal", 0, 6.0)
+
+
+@pytest.fixture(scope="session")
+def sprint_scene(scenes: SceneFactory) -> Path:
+    return scenes("sprint", 0, 12.0)

@@ -1,0 +1,5 @@
+"""``python -m vadetective`` runs the command line."""
+
+from vadetective.agent.cli import main
+
+main()
