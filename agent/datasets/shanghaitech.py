@@ -1,0 +1,137 @@
+"""ShanghaiTech Campus test set (Luo et al., ICCV 2017), read from its official files.
+
+- ``test_frame_mask/<video>.npy``: per-frame 0/1 labels of each test video (``01_0014.npy``),
+  read with ``allow_pickle=False``. The adapter reads each mask once to know whether the video is
+  anomalous and where (spans), and ``LabeledVideo.frame_labels`` reads it again when asked.
+- the media: a video file named after the mask (``01_0014.avi``) or a folder of frames
+  (``testing/frames/01_0014/000.jpg``, the official layout), anywhere under the root. A video file
+  is preferred when both exist, since frame folders are not read by every frame source.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from vadetective.agent.datasets.base import (
+    Dataset,
+    LabeledVideo,
+    is_video_file,
+    load_frame_mask,
+    options_of,
+    resolve_missing,
+    spans_from_labels,
+)
+from vadetective.agent.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+KIND = "shanghaitech"
+MASK_FOLDER = "test_frame_mask"
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def _find_mask_folder(root: Path) -> Path | None:
+    if root.name == MASK_FOLDER and root.is_dir():
+        return root
+    best: Path | None = None
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if MASK_FOLDER in dirnames:
+            cand = Path(dirpath) / MASK_FOLDER
+            if best is None or len(cand.parts) < len(best.parts):
+                best = cand
+    return best
+
+
+def _index_media(root: Path, skip: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Video files by stem, and folders holding images by name, under ``root``."""
+    videos: dict[str, list[Path]] = {}
+    frame_dirs: dict[str, list[Path]] = {}
+    skip = skip.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        d = Path(dirpath)
+        dirnames[:] = sorted(
+            n for n in dirnames if not n.startswith(".") and (d / n).resolve() != skip
+        )
+        if any(f.lower().endswith(_IMAGE_EXTENSIONS) for f in filenames):
+            frame_dirs.setdefault(d.name, []).append(d)
+        for f in sorted(filenames):
+            p = d / f
+            if is_video_file(p):
+                videos.setdefault(p.stem, []).append(p)
+    return videos, frame_dirs
+
+
+def load_shanghaitech(
+    root: str | Path,
+    annotations: str | Path | None = None,
+    *,
+    allow_missing: bool = False,
+) -> Dataset:
+    """Load the ShanghaiTech Campus test set.
+
+    Args:
+        root: folder holding the test videos or frame folders (searched recursively).
+        annotations: the ``test_frame_mask`` folder; default: found under ``root``.
+        allow_missing: keep going when a mask has no video or frame folder under ``root``
+            (listed in ``Dataset.missing``); by default that is an error.
+
+    Returns:
+        The dataset, sorted by video id.
+
+    Raises:
+        DatasetError: no mask folder, a malformed mask (named), ambiguous or missing media.
+    """
+    root = Path(root).expanduser()
+    if annotations is None:
+        found = _find_mask_folder(root)
+        if found is None:
+            raise DatasetError(f"no {MASK_FOLDER}/ folder under {root}: pass it explicitly")
+        mask_dir = found
+    else:
+        mask_dir = Path(annotations).expanduser()
+    if not mask_dir.is_dir():
+        raise DatasetError(f"{mask_dir} is not a folder of <video>.npy frame masks")
+    masks = sorted(
+        p for p in mask_dir.iterdir() if p.suffix == ".npy" and not p.name.startswith(".")
+    )
+    if not masks:
+        raise DatasetError(f"{mask_dir} holds no .npy frame masks")
+
+    video_files, frame_dirs = _index_media(root, skip=mask_dir)
+    videos: list[LabeledVideo] = []
+    missing: list[str] = []
+    for mask_path in masks:
+        vid = mask_path.stem
+        labels = load_frame_mask(mask_path)
+        candidates = video_files.get(vid) or frame_dirs.get(vid) or []
+        if len(candidates) > 1:
+            shown = ", ".join(str(p) for p in candidates[:4])
+            raise DatasetError(f"{vid} is found more than once under {root} ({shown}); keep one")
+        if not candidates:
+            missing.append(vid)
+            continue
+        anomalous = bool(labels.any())
+        videos.append(
+            LabeledVideo(
+                video_id=vid,
+                path=str(candidates[0].resolve()),
+                dataset=KIND,
+                category=None if anomalous else "Normal",  # the dataset has no classes
+                is_anomalous=anomalous,
+                frame_spans=spans_from_labels(labels),
+                frame_labels_path=str(mask_path.resolve()),
+            )
+        )
+    missing = resolve_missing(missing, allow_missing, mask_dir)
+    logger.info("ShanghaiTech: %d videos, masks from %s", len(videos), mask_dir)
+    return Dataset(
+        kind=KIND,
+        root=str(root),
+        annotations=str(mask_dir),
+        options=options_of(allow_missing=allow_missing),
+        videos=videos,
+        missing=missing,
+    )
