@@ -18,7 +18,6 @@ _EXPORTS: dict[str, str] = {
     "Detective": "vadetective.agent.session",
     "analyze": "vadetective.agent.session",
     "run_dataset": "vadetective.agent.batch",
-    "evaluate": "vadetective.agent.evaluate",
     "Config": "vadetective.agent.config",
     "profile_config": "vadetective.agent.config",
     "Verdict": "vadetective.agent.types",
@@ -32,7 +31,13 @@ _EXPORTS: dict[str, str] = {
     "open_video": "vadetective.tools.video",
     "generate_scene": "vadetective.agent.synth",
     "render_report": "vadetective.agent.report",
+    "generate_suite": "vadetective.agent.synth",
     "load_dataset": "vadetective.agent.datasets",
+    "evaluate_run": "vadetective.agent.evaluate",
+    "replay_trace": "vadetective.agent.replay",
+    "filter_steps": "vadetective.agent.replay",
+    "timeline_figure": "vadetective.agent.views",
+    "keyframes_figure": "vadetective.agent.views",
 }
 
 __all__ = ["__version__", *_EXPORTS]
