@@ -60,3 +60,19 @@ def small_clip(scenes: SceneFactory) -> Path:
 @pytest.fixture(scope="session")
 def sprint_scene(scenes: SceneFactory) -> Path:
     return scenes("sprint", 0, 12.0)
+
+
+_FIGURES: dict[str, list[str]] = {}
+
+
+@pytest.fixture(scope="session")
+def figures() -> dict[str, list[str]]:
+    """Tables of measured figures; printed at the end of the run (``pytest_terminal_summary``)."""
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, rows in _FIGURES.items():
+        terminalreporter.section(title)
+        for row in rows:
+            terminalreporter.write_line(row)

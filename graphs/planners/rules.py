@@ -28,18 +28,14 @@ BOXES_PER_SPAN = 2
 #: Candidate spans examined.
 SPANS_EXAMINED = 2
 
-# What each kind of measured fact means, with the threshold that makes it count. The measure
-# inspector reports these keys; a model inspector may report none, and then the score decides.
-_FACT_RULES: tuple[tuple[str, str, float, str], ...] = (
-    # key, comparison, threshold, category
-    ("speed_ratio", ">=", 2.5, "running"),
-    ("lying", "is", 1.0, "fall"),
-    ("static_s", ">=", 3.0, "object left behind"),
-    ("appeared_suddenly", "is", 1.0, "sudden appearance"),
-    ("counterflow", "is", 1.0, "moving against the flow"),
-    ("erratic", "is", 1.0, "erratic motion"),
-    ("loitering", "is", 1.0, "loitering"),
-)
+# What the measured facts mean, with the thresholds that make them count. The measure
+# inspector reports these keys; a model inspector may report none, and then the timeline decides.
+#: A blob moving this many times faster than the scene's typical speed is running.
+SPEED_RATIO = 2.2
+#: A new object static for this long (seconds) has been left behind.
+STATIC_OBJECT_S = 3.0
+#: A person who stays in place this long (seconds) while others walk is loitering.
+STATIC_PERSON_S = 6.0
 
 _FAMILY_CATEGORY = {
     "speed": "running",
@@ -61,36 +57,46 @@ class Finding:
     category: str | None
     reasons: list[str]
 
+    @property
+    def label(self) -> str:
+        return str(self.evidence.facts.get("label") or "blob")
+
 
 def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
-    """(strength, category, reasons) from an inspect_crop evidence's facts."""
-    facts = ev.facts
-    strength, category, reasons = 0.0, None, []
-    for key, op, thr, cat in _FACT_RULES:
-        v = facts.get(key)
-        if v is None:
-            continue
-        hit = bool(v) if op == "is" else isinstance(v, int | float) and float(v) >= thr
-        if hit:
-            s = min(2.0, float(v) / thr) if op == ">=" else 1.0
-            if s > strength:
-                strength, category = s, cat
-            reasons.append(_describe(key, v))
-    return strength, category, reasons
+    """(strength, category, reasons) from an inspect_crop evidence's measured facts.
+
+    Strength is 0 when nothing abnormal was measured and >= 1 when a rule fires; the strongest
+    rule names the category.
+    """
+    f = ev.facts
+    hits: list[tuple[float, str, str]] = []
+    label = str(f.get("label") or "")
+    speed = _num(f.get("speed_vs_typical"))
+    static = _num(f.get("static_for_s")) or 0.0
+    if speed is not None and speed >= SPEED_RATIO and f.get("moving", True):
+        hits.append((min(2.0, speed / SPEED_RATIO), "running", f"moved at {speed:.1f}x the scene's typical speed"))
+    if f.get("posture") == "lying":
+        hits.append((1.5, "fall", "lies on the ground" + (f" and stayed static for {static:.1f} s" if static else "")))
+    if label == "object" and (static >= STATIC_OBJECT_S or f.get("separated_from_person")):
+        what = "was left by a person" if f.get("separated_from_person") else "appeared"
+        hits.append((1.4, "object left behind", f"is an object that {what} and stayed static for {static:.1f} s"))
+    elif label == "person" and static >= STATIC_PERSON_S and f.get("posture") != "lying":
+        hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
+    if f.get("appeared_suddenly") and label != "object":
+        hits.append((1.2, "sudden appearance", "appeared suddenly in the middle of the scene"))
+    if f.get("against_flow"):
+        angle = _num(f.get("angle_to_flow_deg"))
+        hits.append((1.1, "moving against the flow", "moved against the dominant flow" + (f" ({angle:.0f} deg off it)" if angle is not None else "")))
+    if f.get("erratic"):
+        hits.append((1.1, "erratic motion", "moved erratically, changing direction"))
+    if not hits:
+        return 0.0, None, []
+    hits.sort(key=lambda h: -h[0])
+    return hits[0][0], hits[0][1], [h[2] for h in hits]
 
 
-def _describe(key: str, v: Any) -> str:
-    if key == "speed_ratio":
-        return f"moved at {float(v):.1f}x the scene's typical speed"
-    if key == "static_s":
-        return f"stayed static for {float(v):.1f} s"
-    return {
-        "lying": "lies horizontally",
-        "appeared_suddenly": "appeared suddenly",
-        "counterflow": "moved against the dominant flow",
-        "erratic": "moved erratically",
-        "loitering": "lingered in one place",
-    }.get(key, key)
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def phrases_for(question: str) -> list[str]:
@@ -114,7 +120,9 @@ class RulesPlanner:
         self.threshold = config.anomaly_threshold
 
     # -------------------------------------------------------------- the loop
-    def decide(self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool) -> AIMessage:
+    def decide(
+        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+    ) -> AIMessage:
         evidence: list[Evidence] = list(state.get("evidence", []))
         timeline = next((e for e in evidence if e.id == state.get("timeline_id")), None)
         if not final:
@@ -122,12 +130,19 @@ class RulesPlanner:
             if nxt is not None:
                 tool, args, why = nxt
                 return _call(tool, args, why, len(state.get("steps", [])))
-        return _call("submit_verdict", self._verdict(state, evidence, timeline), "deciding from the evidence", len(state.get("steps", [])))
+        return _call(
+            "submit_verdict",
+            self._verdict(state, evidence, timeline),
+            "deciding from the evidence",
+            len(state.get("steps", [])),
+        )
 
     def _targets(self, timeline: Evidence | None) -> list[TimeSpan]:
         if timeline is None or timeline.curve is None:
             return []
-        return [s for s in timeline.spans if _peak(timeline, s)[1] >= LOOK_THRESHOLD][:SPANS_EXAMINED]
+        return [s for s in timeline.spans if _peak(timeline, s)[1] >= LOOK_THRESHOLD][
+            :SPANS_EXAMINED
+        ]
 
     def _next_action(
         self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None
@@ -135,7 +150,9 @@ class RulesPlanner:
         done = [(e.tool, e.args) for e in evidence]
 
         def was_called(tool: str, **args: Any) -> bool:
-            return any(t == tool and all(_same(a.get(k), v) for k, v in args.items()) for t, a in done)
+            return any(
+                t == tool and all(_same(a.get(k), v) for k, v in args.items()) for t, a in done
+            )
 
         video = state["video"]
         targets = self._targets(timeline)
@@ -143,41 +160,77 @@ class RulesPlanner:
             return None
         if not targets:
             if not was_called("sample_frames"):
-                return ("sample_frames", {"start_s": 0.0, "end_s": round(video.duration_s * 0.999, 3), "count": 4},
-                        "the timeline is flat; a look at the whole video before deciding")
+                return (
+                    "sample_frames",
+                    {"start_s": 0.0, "end_s": round(video.duration_s * 0.999, 3), "count": 4},
+                    "the timeline is flat; a look at the whole video before deciding",
+                )
             return None
         phrases = phrases_for(state["question"])
         for span in targets:
             t_peak, _ = _peak(timeline, span)
             start, end = round(span.start_s, 3), round(min(span.end_s, video.duration_s * 0.999), 3)
             if not was_called("sample_frames", start_s=start, end_s=end):
-                return ("sample_frames", {"start_s": start, "end_s": end, "count": 4},
-                        f"the score peaks at {t_peak:.1f} s; looking at {start:.1f}-{end:.1f} s")
-            grounds = [e for e in evidence if e.tool == "ground" and span.contains(float(e.args.get("t_s", -1)))]
+                return (
+                    "sample_frames",
+                    {"start_s": start, "end_s": end, "count": 4},
+                    f"the score peaks at {t_peak:.1f} s; looking at {start:.1f}-{end:.1f} s",
+                )
+            grounds = [
+                e
+                for e in evidence
+                if e.tool == "ground" and span.contains(float(e.args.get("t_s", -1)))
+            ]
             if not grounds:
-                return ("ground", {"t_s": round(t_peak, 3), "phrases": phrases}, f"who or what is there at {t_peak:.1f} s")
+                return (
+                    "ground",
+                    {"t_s": round(t_peak, 3), "phrases": phrases},
+                    f"who or what is there at {t_peak:.1f} s",
+                )
             boxes = [b for e in grounds if e.ok for b in e.boxes]
             if not boxes:
                 t_mid = round((span.start_s + span.end_s) / 2, 3)
                 if len(grounds) < 2 and not was_called("ground", t_s=t_mid):
-                    return ("ground", {"t_s": t_mid, "phrases": phrases}, "nothing found at the peak; trying mid-span")
+                    return (
+                        "ground",
+                        {"t_s": t_mid, "phrases": phrases},
+                        "nothing found at the peak; trying mid-span",
+                    )
                 continue
             for box in boxes[:BOXES_PER_SPAN]:
                 xyxy = [round(v, 1) for v in box.xyxy]
                 if not was_called("inspect_crop", t_s=box.t_s, box_xyxy=xyxy):
-                    return ("inspect_crop", {"t_s": box.t_s, "box_xyxy": xyxy, "question": _inspect_question(state["question"], box)},
-                            f"measuring the {box.label or 'blob'} at {box.t_s:.1f} s")
+                    return (
+                        "inspect_crop",
+                        {
+                            "t_s": box.t_s,
+                            "box_xyxy": xyxy,
+                            "question": _inspect_question(state["question"], box),
+                        },
+                        f"measuring the {box.label or 'blob'} at {box.t_s:.1f} s",
+                    )
         return None
 
     # -------------------------------------------------------------- the decision
-    def _verdict(self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None) -> dict[str, Any]:
+    def _verdict(
+        self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None
+    ) -> dict[str, Any]:
         video = state["video"]
         if timeline is None or timeline.curve is None or not timeline.curve.score:
-            return {"answer": "Undecided: the video could not be scored.", "is_anomalous": None, "confidence": 0.0,
-                    "justification": "The timeline could not be computed" + (f" ({timeline.id})." if timeline else "."),
-                    "evidence_ids": [timeline.id] if timeline else []}
+            return {
+                "answer": "Undecided: the video could not be scored.",
+                "is_anomalous": None,
+                "confidence": 0.0,
+                "justification": "The timeline could not be computed"
+                + (f" ({timeline.id})." if timeline else "."),
+                "evidence_ids": [timeline.id] if timeline else [],
+            }
         global_peak = max(timeline.curve.score)
-        findings = [f for f in (self._finding(e) for e in evidence if e.tool == "inspect_crop" and e.ok) if f is not None]
+        findings = [
+            f
+            for f in (self._finding(e) for e in evidence if e.tool == "inspect_crop" and e.ok)
+            if f is not None
+        ]
         best_by_span: list[tuple[TimeSpan, float, float, Finding | None]] = []
         for span in self._targets(timeline):
             t_peak, peak = _peak(timeline, span)
@@ -194,7 +247,11 @@ class RulesPlanner:
                 "confidence": conf,
                 "category": None,
                 "justification": f"The anomaly score never rose above {global_peak:.2f} ({timeline.id})"
-                + (f", and the frames looked at show ordinary activity ({', '.join(looked)})." if looked else "."),
+                + (
+                    f", and the frames looked at show ordinary activity ({', '.join(looked)})."
+                    if looked
+                    else "."
+                ),
                 "evidence_ids": cite,
             }
 
@@ -209,12 +266,33 @@ class RulesPlanner:
             supported and peak >= self.threshold - 0.1
         )
         family = timeline.facts.get("dominant_family")
-        category = (finding.category if finding and finding.category else None) or _FAMILY_CATEGORY.get(str(family)) or "unusual motion"
+        category = (
+            (finding.category if finding and finding.category else None)
+            or _FAMILY_CATEGORY.get(str(family))
+            or "unusual motion"
+        )
         cites = [timeline.id]
-        sample = next((e for e in evidence if e.tool == "sample_frames" and e.spans and e.spans[0].tiou(span) > 0.5), None)
+        sample = next(
+            (
+                e
+                for e in evidence
+                if e.tool == "sample_frames" and e.spans and e.spans[0].tiou(span) > 0.5
+            ),
+            None,
+        )
         if sample:
             cites.append(sample.id)
-        ground_ev = next((e for e in evidence if e.tool == "ground" and e.ok and e.boxes and span.contains(float(e.args.get("t_s", -1)))), None)
+        ground_ev = next(
+            (
+                e
+                for e in evidence
+                if e.tool == "ground"
+                and e.ok
+                and e.boxes
+                and span.contains(float(e.args.get("t_s", -1)))
+            ),
+            None,
+        )
         if ground_ev:
             cites.append(ground_ev.id)
         if finding:
@@ -222,25 +300,74 @@ class RulesPlanner:
         cites = list(dict.fromkeys(cites))
         when = f"between {span.start_s:.1f} s and {span.end_s:.1f} s"
         if anomalous:
-            conf = float(np.clip(0.45 + 0.5 * (peak - self.threshold) + (0.15 if supported else 0.0), 0.5, 0.97))
-            what = (f"a {finding.box.label or 'blob'} " + " and ".join(finding.reasons)) if finding and finding.reasons else f"the scene's motion departs from its normal pattern ({category})"
+            conf = float(
+                np.clip(
+                    0.45 + 0.5 * (peak - self.threshold) + (0.15 if supported else 0.0), 0.5, 0.97
+                )
+            )
+            what = (
+                (f"a {finding.box.label or 'blob'} " + " and ".join(finding.reasons))
+                if finding and finding.reasons
+                else f"the scene's motion departs from its normal pattern ({category})"
+            )
             answer = f"Yes: {category} {when}."
             just = f"{when[0].upper()}{when[1:]} the anomaly score peaked at {peak:.2f} at {t_peak:.1f} s ({timeline.id}); {what} ({', '.join(cites[1:]) or timeline.id})."
-            boxes = [{"t_s": finding.box.t_s, "xyxy": list(finding.box.xyxy), "label": category, "score": round(min(1.0, 0.5 + 0.25 * finding.strength), 3)}] if finding else (
-                [{"t_s": b.t_s, "xyxy": list(b.xyxy), "label": b.label, "score": b.score} for b in ground_ev.boxes[:1]] if ground_ev else []
+            boxes = (
+                [
+                    {
+                        "t_s": finding.box.t_s,
+                        "xyxy": list(finding.box.xyxy),
+                        "label": category,
+                        "score": round(min(1.0, 0.5 + 0.25 * finding.strength), 3),
+                    }
+                ]
+                if finding
+                else (
+                    [
+                        {"t_s": b.t_s, "xyxy": list(b.xyxy), "label": b.label, "score": b.score}
+                        for b in ground_ev.boxes[:1]
+                    ]
+                    if ground_ev
+                    else []
+                )
             )
-            return {"answer": answer, "is_anomalous": True, "confidence": round(conf, 3), "category": category,
-                    "spans": [{"start_s": round(span.start_s, 3), "end_s": round(min(span.end_s, video.duration_s), 3)}],
-                    "boxes": boxes, "justification": just, "evidence_ids": cites}
-        conf = float(np.clip(0.5 + 0.5 * (self.threshold - peak) + (0.1 if finding is not None and not supported else 0.0), 0.5, 0.9))
-        measured = f"; the closest look found nothing abnormal ({finding.evidence.id})" if finding and not supported else ""
+            return {
+                "answer": answer,
+                "is_anomalous": True,
+                "confidence": round(conf, 3),
+                "category": category,
+                "spans": [
+                    {
+                        "start_s": round(span.start_s, 3),
+                        "end_s": round(min(span.end_s, video.duration_s), 3),
+                    }
+                ],
+                "boxes": boxes,
+                "justification": just,
+                "evidence_ids": cites,
+            }
+        conf = float(
+            np.clip(
+                0.5
+                + 0.5 * (self.threshold - peak)
+                + (0.1 if finding is not None and not supported else 0.0),
+                0.5,
+                0.9,
+            )
+        )
+        measured = (
+            f"; the closest look found nothing abnormal ({finding.evidence.id})"
+            if finding and not supported
+            else ""
+        )
         return {
             "answer": f"No: the strongest moment ({when}) looks like ordinary activity.",
             "is_anomalous": False,
             "confidence": round(conf, 3),
             "category": None,
             "justification": f"The anomaly score peaks at only {peak:.2f} {when} ({timeline.id}){measured}.",
-            "evidence_ids": [timeline.id] + ([finding.evidence.id] if finding and not supported else []),
+            "evidence_ids": [timeline.id]
+            + ([finding.evidence.id] if finding and not supported else []),
         }
 
     @staticmethod
@@ -249,6 +376,10 @@ class RulesPlanner:
             return None
         strength, category, reasons = read_facts(ev)
         return Finding(ev, ev.boxes[0], strength, category, reasons)
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def _inspect_question(question: str, box: Box) -> str:
@@ -276,4 +407,6 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _call(tool: str, args: dict[str, Any], why: str, n: int) -> AIMessage:
-    return AIMessage(content=why, tool_calls=[{"name": tool, "args": args, "id": f"rules_{n}_{tool}"}])
+    return AIMessage(
+        content=why, tool_calls=[{"name": tool, "args": args, "id": f"rules_{n}_{tool}"}]
+    )

@@ -73,7 +73,7 @@ class FakeInspector:
 
     def inspect(self, source: FrameSource, t_s: float, box: Box, question: str) -> Inspection:
         crop = np.zeros((32, 32, 3), np.uint8)
-        return Inspection(answer=f"it moves at {self.speed_ratio}x the typical speed", facts={"speed_ratio": self.speed_ratio}, crop=crop)
+        return Inspection(answer=f"it moves at {self.speed_ratio}x the typical speed", facts={"label": "person", "speed_vs_typical": self.speed_ratio, "moving": True}, crop=crop)
 
 
 @pytest.fixture
