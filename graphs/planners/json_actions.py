@@ -1,0 +1,723 @@
+"""The JSON-action protocol, for chat models without native tool calling.
+
+The tools' names, descriptions and JSON schemas go into the system prompt with strict
+instructions to answer with one JSON object per turn::
+
+    {"thought": "...", "tool": "<name>", "args": {...}}
+
+The reply is parsed strictly (the object is found inside ```json fences or prose; the tool name
+and arguments are checked against the tool's schema) into an ``AIMessage`` with ``tool_calls``.
+On a malformed reply the model sees its own output and the parse error once and tries again;
+if that fails too, the result is an ``AIMessage`` without tool calls whose
+``response_metadata[PLANNER_ERROR_KEY]`` says why (the graph then forces a verdict).
+
+Qwen/Hermes-style ``<tool_call>{"name": ..., "arguments": ...}</tool_call>`` blocks, which
+models with a tool-aware chat template emit, go through the same validation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+log = logging.getLogger(__name__)
+
+#: ``response_metadata`` key of a planner reply that holds no usable tool call, and why.
+PLANNER_ERROR_KEY = "planner_error"
+#: ``response_metadata`` key naming how the tool call was obtained.
+PROTOCOL_KEY = "protocol"
+#: The tool that ends the analysis.
+FINAL_TOOL = "submit_verdict"
+
+_TAGGED_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
+
+
+class ActionParseError(ValueError):
+    """A reply that is not exactly one valid tool call; the message is shown to the model."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the planner sees it: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI function-tool format (what ``bind_tools`` sends to a server)."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def signature(self) -> str:
+        """A short rendering of the arguments for error messages: ``t_s: a number, ...``."""
+        props = self.parameters.get("properties", {})
+        required = set(self.parameters.get("required", []))
+        parts = [
+            f"{name}: {_type_name(schema)}{'' if name in required else ' (optional)'}"
+            for name, schema in props.items()
+        ]
+        return ", ".join(parts) if parts else "no arguments"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One parsed tool call."""
+
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """A reply turned into the planner's reasoning text and its tool call(s)."""
+
+    thought: str
+    actions: list[Action]
+
+
+def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:
+    """Tool specs from LangChain tools, typed functions, pydantic classes or OpenAI dicts."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    specs: list[ToolSpec] = []
+    for tool in tools:
+        if isinstance(tool, ToolSpec):
+            specs.append(tool)
+            continue
+        fn = convert_to_openai_tool(tool)["function"]
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        specs.append(ToolSpec(fn["name"], fn.get("description", ""), params))
+    return specs
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt rendering
+
+
+def render_tools_prompt(specs: Sequence[ToolSpec], final_tool: str = FINAL_TOOL) -> str:
+    """The system-prompt section that describes the tools and the answer format."""
+    lines = [
+        "# Tools",
+        "",
+        "You act by calling tools, exactly one per reply. The tools, as JSON schemas:",
+        "<tools>",
+    ]
+    for spec in specs:
+        one = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+        lines.append(json.dumps(one, ensure_ascii=False, separators=(",", ":")))
+    lines += [
+        "</tools>",
+        "",
+        "# Answer format",
+        "",
+        "Reply with exactly one JSON object and nothing else:",
+        '{"thought": "<your short reasoning>", "tool": "<tool name>", "args": {<arguments>}}',
+        f'- "tool" must be one of: {", ".join(s.name for s in specs)}.',
+        '- "args" must match that tool\'s parameters: every required argument, no others, '
+        "JSON numbers for numbers, true/false/null, double-quoted strings.",
+        "- One action per reply. Its result comes back in the next message, marked Observation.",
+    ]
+    if any(s.name == final_tool for s in specs):
+        lines.append(f"- When the evidence is enough, call {final_tool}; it ends the analysis.")
+    return "\n".join(lines)
+
+
+def repair_request(error: str) -> HumanMessage:
+    """The message that shows the model why its last reply could not be used."""
+    return HumanMessage(
+        content=(
+            f"Your last reply could not be used: {error}. Reply again with exactly one JSON "
+            'object {"thought": "...", "tool": "<tool name>", "args": {...}} and nothing else.'
+        )
+    )
+
+
+def action_json(thought: str, tool: str, args: dict[str, Any]) -> str:
+    """How a past tool call is written back into a JSON-action history."""
+    return json.dumps({"thought": thought, "tool": tool, "args": args}, ensure_ascii=False)
+
+
+def to_json_action_history(
+    messages: Sequence[BaseMessage], specs: Sequence[ToolSpec], final_tool: str = FINAL_TOOL
+) -> list[BaseMessage]:
+    """Rewrite a native tool-calling conversation for a model that only reads text.
+
+    The tools prompt is appended to the first system message (or becomes one); assistant tool
+    calls become their JSON actions; tool results become ``Observation`` user messages that keep
+    their image blocks.
+    """
+    prompt = render_tools_prompt(specs, final_tool)
+    out: list[BaseMessage] = []
+    names: dict[str, str] = {}
+    has_system = False
+    for msg in messages:
+        if isinstance(msg, SystemMessage) and not has_system:
+            has_system = True
+            out.append(SystemMessage(content=f"{msg.text}\n\n{prompt}".strip()))
+        elif isinstance(msg, AIMessage) and msg.tool_calls:
+            for call in msg.tool_calls:
+                if call.get("id"):
+                    names[str(call["id"])] = call["name"]
+            actions = [action_json(msg.text, c["name"], c["args"]) for c in msg.tool_calls]
+            out.append(AIMessage(content="\n".join(actions)))
+        elif isinstance(msg, ToolMessage):
+            name = msg.name or names.get(msg.tool_call_id, "tool")
+            header = f"Observation from {name} (call {msg.tool_call_id}):"
+            text, images = split_images(msg)
+            if images:
+                out.append(
+                    HumanMessage(content=[{"type": "text", "text": f"{header}\n{text}"}, *images])
+                )
+            else:
+                out.append(HumanMessage(content=f"{header}\n{text}"))
+        else:
+            out.append(msg)
+    if not has_system:
+        out.insert(0, SystemMessage(content=prompt))
+    return out
+
+
+def split_images(msg: BaseMessage) -> tuple[str, list[dict[str, Any]]]:
+    """The text of a message and its image blocks (OpenAI ``image_url`` or standard ``image``)."""
+    if isinstance(msg.content, str):
+        return msg.content, []
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for block in msg.content:
+        if isinstance(block, str):
+            texts.append(block)
+        elif isinstance(block, dict) and block.get("type") in ("image_url", "image"):
+            images.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            texts.append(str(block.get("text", "")))
+    return "\n".join(texts), images
+
+
+def move_tool_images(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Move images out of tool results into a user message after them.
+
+    OpenAI-compatible servers accept only text in ``tool`` messages, and the tool messages of
+    one assistant turn must follow it without a gap, so the images of a run of tool messages go
+    into one user message right after the run.
+    """
+    out: list[BaseMessage] = []
+    pending: list[dict[str, Any]] = []
+    for msg in messages:
+        if pending and not isinstance(msg, ToolMessage):
+            out.append(
+                HumanMessage(
+                    content=[
+                        {"type": "text", "text": "Images from the tool results above:"},
+                        *pending,
+                    ]
+                )
+            )
+            pending = []
+        if isinstance(msg, ToolMessage):
+            text, images = split_images(msg)
+            if images:
+                pending.extend(images)
+                msg = msg.model_copy(update={"content": text})
+        out.append(msg)
+    if pending:
+        out.append(
+            HumanMessage(
+                content=[{"type": "text", "text": "Images from the tool results above:"}, *pending]
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_reply(text: str, specs: Sequence[ToolSpec]) -> ParsedReply:
+    """Parse a model reply into tool calls, or raise ``ActionParseError`` saying what is wrong.
+
+    ``<tool_call>`` blocks (Qwen/Hermes format) are parsed when present, and may hold several
+    calls; otherwise the reply must hold exactly one JSON action object, possibly inside a
+    fenced block or prose.
+    """
+    if not text or not text.strip():
+        raise ActionParseError("the reply is empty")
+    if "<tool_call>" in text:
+        return _parse_tagged(text, specs)
+    objects, decode_errors = extract_json_objects(text)
+    candidates = [o for o, _, _ in objects if _action_name(o) is not None]
+    unique: list[dict[str, Any]] = []
+    for obj in candidates:
+        if obj not in unique:  # the same action written twice is still one action
+            unique.append(obj)
+    if not unique:
+        if decode_errors:
+            raise ActionParseError(f"the JSON object is malformed ({decode_errors[0]})")
+        if objects:
+            raise ActionParseError('the JSON object has no "tool" key naming the tool to call')
+        raise ActionParseError("no JSON object found in the reply")
+    if len(unique) > 1:
+        names = ", ".join(str(_action_name(o)) for o in unique)
+        raise ActionParseError(
+            f"found {len(unique)} actions ({names}); send exactly one action per reply"
+        )
+    obj = unique[0]
+    action = _validated_action(obj, specs)
+    thought = obj.get("thought")
+    if not isinstance(thought, str):
+        # No "thought" key: the prose around the object is the reasoning.
+        _, start, end = next(o for o in objects if o[0] == obj)
+        thought = _strip_fences(text[:start] + " " + text[end:])
+    return ParsedReply(thought=thought.strip(), actions=[action])
+
+
+def _parse_tagged(text: str, specs: Sequence[ToolSpec]) -> ParsedReply:
+    actions: list[Action] = []
+    for i, body in enumerate(_TAGGED_CALL.findall(text), start=1):
+        objects, errors = extract_json_objects(body)
+        if not objects:
+            why = f"malformed ({errors[0]})" if errors else "empty"
+            raise ActionParseError(f"<tool_call> block {i} is {why}")
+        if len(objects) > 1:
+            raise ActionParseError(
+                f"<tool_call> block {i} holds {len(objects)} JSON objects; use one"
+            )
+        actions.append(_validated_action(objects[0][0], specs))
+    thought = _TAGGED_CALL.sub(" ", text).replace("</tool_call>", " ")
+    return ParsedReply(thought=" ".join(thought.split()), actions=actions)
+
+
+def extract_json_objects(text: str) -> tuple[list[tuple[dict[str, Any], int, int]], list[str]]:
+    """Every top-level JSON object in ``text`` with its (start, end) offsets, and the decode
+    errors of brace-balanced candidates that were not valid JSON.
+
+    Braces inside JSON strings are handled; trailing commas before ``}`` or ``]`` are forgiven
+    (an unambiguous slip); anything else that is not JSON is reported, never guessed at.
+    """
+    found: list[tuple[dict[str, Any], int, int]] = []
+    errors: list[str] = []
+    i = text.find("{")
+    while i != -1:
+        end = _balanced_end(text, i)
+        if end is None:
+            errors.append("the object is not closed; the reply may have been cut off")
+            break
+        candidate = text[i:end]
+        obj: Any = None
+        try:
+            obj = json.loads(candidate)
+        except json.JSONDecodeError as exc:
+            try:
+                obj = json.loads(_drop_trailing_commas(candidate))
+            except json.JSONDecodeError:
+                errors.append(f"{exc.msg} at character {exc.pos}")
+        if isinstance(obj, dict):
+            found.append((obj, i, end))
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+    return found, errors
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Offset just past the brace that closes the one at ``start`` (JSON-string aware)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for j in range(start, len(text)):
+        ch = text[j]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return None
+
+
+def _drop_trailing_commas(candidate: str) -> str:
+    out: list[str] = []
+    in_string = False
+    escaped = False
+    for j, ch in enumerate(candidate):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == ",":
+            rest = candidate[j + 1 :].lstrip()
+            if rest[:1] in ("}", "]"):
+                continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _strip_fences(text: str) -> str:
+    return re.sub(r"```[a-zA-Z]*", " ", text).strip()
+
+
+def _action_name(obj: dict[str, Any]) -> str | None:
+    name = obj.get("tool", obj.get("name"))
+    return name if isinstance(name, str) else None
+
+
+def _validated_action(obj: dict[str, Any], specs: Sequence[ToolSpec]) -> Action:
+    name = _action_name(obj)
+    if name is None:
+        raise ActionParseError('the JSON object has no "tool" key naming the tool to call')
+    by_name = {s.name: s for s in specs}
+    spec = by_name.get(name)
+    if spec is None:
+        raise ActionParseError(f"unknown tool {name!r}: choose one of {', '.join(by_name)}")
+    raw_args: Any = obj.get("args", obj.get("arguments", {}))
+    if isinstance(raw_args, str):
+        try:
+            raw_args = json.loads(raw_args) if raw_args.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ActionParseError(
+                f'"args" of {name} is a string that is not a JSON object ({exc.msg})'
+            ) from None
+    if raw_args is None:
+        raw_args = {}
+    if not isinstance(raw_args, dict):
+        raise ActionParseError(f'"args" of {name} must be a JSON object, got {_kind(raw_args)}')
+    return Action(tool=name, args=validate_args(spec, raw_args))
+
+
+# --------------------------------------------------------------------------------------------
+# Argument validation: the subset of JSON Schema that tool schemas use
+
+
+class _SchemaError(ValueError):
+    pass
+
+
+def validate_args(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
+    """Check ``args`` against the tool's JSON schema; return them with safe coercions applied.
+
+    Coercions: numeric strings to numbers, integral floats to integers, ``"true"``/``"false"``
+    to booleans (small models write them; the tool would coerce them the same way).
+    Raises ``ActionParseError`` naming the argument and what was expected.
+    """
+    params = spec.parameters
+    props: dict[str, Any] = params.get("properties", {})
+    required = [r for r in params.get("required", []) if r not in args]
+    if required:
+        raise ActionParseError(
+            f"tool {spec.name!r} is missing required argument(s) {', '.join(map(repr, required))} "
+            f"(arguments: {spec.signature()})"
+        )
+    unknown = [k for k in args if k not in props]
+    if unknown:
+        raise ActionParseError(
+            f"tool {spec.name!r} has no argument(s) {', '.join(map(repr, unknown))} "
+            f"(arguments: {spec.signature()})"
+        )
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        try:
+            out[key] = _check(value, props[key], params, key)
+        except _SchemaError as exc:
+            raise ActionParseError(f"tool {spec.name!r}: argument {exc}") from None
+    return out
+
+
+def _check(
+    value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, coerce: bool = True
+) -> Any:
+    if "$ref" in schema:
+        schema = _resolve_ref(schema["$ref"], root)
+    for sub in schema.get("allOf", []):
+        value = _check(value, sub, root, path, coerce)
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if alternatives:
+        # An alternative that takes the value as it is wins over one that needs a coercion.
+        errors: list[tuple[dict[str, Any], _SchemaError]] = []
+        for strict in (True, False) if coerce else (True,):
+            for alt in alternatives:
+                try:
+                    return _check(value, alt, root, path, coerce=not strict)
+                except _SchemaError as exc:
+                    errors.append((alt, exc))
+        # When the value has the type of one alternative, its error is the informative one
+        # ("spans[0] is missing key 'end_s'" rather than "must be array or null").
+        kind = _json_type(value)
+        kinds = {kind, "number"} if kind == "integer" else {kind}
+        same_type = [exc for alt, exc in errors if alt.get("type") in kinds]
+        if same_type:
+            raise same_type[-1]
+        expected = " or ".join(_type_name(a) for a in alternatives)
+        raise _SchemaError(f"{path!r} must be {expected}, got {_kind(value)}")
+    if "const" in schema and value != schema["const"]:
+        raise _SchemaError(f"{path!r} must be {schema['const']!r}, got {value!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise _SchemaError(f"{path!r} must be one of {schema['enum']}, got {value!r}")
+    types = schema.get("type")
+    if types is None:
+        return value
+    candidates = [types] if isinstance(types, str) else list(types)
+    for strict in (True, False) if coerce else (True,):
+        for t in candidates:
+            ok, coerced = _coerce(value, t, coerce=not strict)
+            if ok:
+                return _check_inner(coerced, t, schema, root, path)
+    raise _SchemaError(f"{path!r} must be {_type_name(schema)}, got {_kind(value)}")
+
+
+def _coerce(value: Any, t: str, coerce: bool) -> tuple[bool, Any]:
+    if t == "null":
+        return value is None, None
+    if t == "boolean":
+        if isinstance(value, bool):
+            return True, value
+        if coerce and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return True, value.strip().lower() == "true"
+        return False, value
+    if t in ("number", "integer"):
+        if isinstance(value, bool):
+            return False, value
+        num: Any = value
+        if isinstance(value, str):
+            if not coerce:
+                return False, value
+            try:
+                num = float(value.strip())
+            except ValueError:
+                return False, value
+        if not isinstance(num, (int, float)) or not math.isfinite(num):
+            return False, value
+        if t == "integer":
+            if isinstance(num, float):
+                if not (num.is_integer() and coerce):
+                    return False, value
+                num = int(num)
+            return True, num
+        return True, num
+    if t == "string":
+        return isinstance(value, str), value
+    if t == "array":
+        return isinstance(value, list), value
+    if t == "object":
+        return isinstance(value, dict), value
+    return True, value
+
+
+def _check_inner(
+    value: Any, t: str, schema: dict[str, Any], root: dict[str, Any], path: str
+) -> Any:
+    if t in ("number", "integer"):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        if lo is not None and value < lo:
+            raise _SchemaError(f"{path!r} must be >= {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise _SchemaError(f"{path!r} must be <= {hi}, got {value}")
+        return value
+    if t == "array":
+        n_min, n_max = schema.get("minItems"), schema.get("maxItems")
+        if n_min is not None and len(value) < n_min:
+            raise _SchemaError(f"{path!r} needs at least {n_min} items, got {len(value)}")
+        if n_max is not None and len(value) > n_max:
+            raise _SchemaError(f"{path!r} takes at most {n_max} items, got {len(value)}")
+        prefix = schema.get("prefixItems", [])
+        items = schema.get("items")
+        out = []
+        for k, item in enumerate(value):
+            sub = prefix[k] if k < len(prefix) else items
+            out.append(_check(item, sub, root, f"{path}[{k}]") if isinstance(sub, dict) else item)
+        return out
+    if t == "object":
+        props: dict[str, Any] = schema.get("properties", {})
+        missing = [r for r in schema.get("required", []) if r not in value]
+        if missing:
+            raise _SchemaError(f"{path!r} is missing key(s) {', '.join(map(repr, missing))}")
+        if schema.get("additionalProperties") is False:
+            extra = [k for k in value if k not in props]
+            if extra:
+                raise _SchemaError(f"{path!r} has unknown key(s) {', '.join(map(repr, extra))}")
+        return {
+            k: _check(v, props[k], root, f"{path}.{k}") if k in props else v
+            for k, v in value.items()
+        }
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _resolve_ref(ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    node: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        raise _SchemaError(f"unresolvable schema reference {ref!r}")
+    return node
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    if "anyOf" in schema or "oneOf" in schema:
+        return " or ".join(_type_name(s) for s in schema.get("anyOf") or schema.get("oneOf") or [])
+    if "enum" in schema:
+        return "one of " + ", ".join(map(repr, schema["enum"]))
+    t = schema.get("type", "any value")
+    if isinstance(t, list):
+        return " or ".join(t)
+    if t == "array" and isinstance(schema.get("items"), dict):
+        inner = _type_name(schema["items"])
+        return f"an array of {_PLURAL.get(inner, inner + ' items')}"
+    return {
+        "null": "null",
+        "integer": "an integer",
+        "number": "a number",
+        "string": "a string",
+        "boolean": "true/false",
+        "object": "an object",
+        "array": "an array",
+    }.get(t, str(t))
+
+
+_PLURAL = {
+    "a string": "strings",
+    "a number": "numbers",
+    "an integer": "integers",
+    "true/false": "booleans",
+    "an object": "objects",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {value}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        short = value if len(value) <= 40 else value[:37] + "..."
+        return f"string {short!r}"
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Messages and the repair loop
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+def reply_message(parsed: ParsedReply, protocol: str, **metadata: Any) -> AIMessage:
+    """The ``AIMessage`` for a parsed reply: reasoning as content, the calls as ``tool_calls``."""
+    calls = [
+        {"name": a.tool, "args": a.args, "id": new_call_id(), "type": "tool_call"}
+        for a in parsed.actions
+    ]
+    return AIMessage(
+        content=parsed.thought,
+        tool_calls=calls,
+        response_metadata={PROTOCOL_KEY: protocol, **metadata},
+    )
+
+
+def failure_message(raw: str, error: str, protocol: str, **metadata: Any) -> AIMessage:
+    """An ``AIMessage`` with no tool call whose metadata carries the planner error."""
+    return AIMessage(
+        content=raw,
+        response_metadata={PROTOCOL_KEY: protocol, PLANNER_ERROR_KEY: error, **metadata},
+    )
+
+
+def run_with_repair(
+    generate: Callable[[list[BaseMessage]], str],
+    messages: Sequence[BaseMessage],
+    specs: Sequence[ToolSpec],
+    protocol: str = "json_actions",
+    parse: Callable[[str, Sequence[ToolSpec]], ParsedReply] = parse_reply,
+    first_output: str | None = None,
+    repair: Callable[[str], BaseMessage] = repair_request,
+) -> AIMessage:
+    """Ask ``generate`` for a reply and parse it; on a malformed reply, show the model its output
+    and the error once and parse the second reply.
+
+    Args:
+        generate: maps the conversation so far to the model's raw text.
+        messages: the conversation, already in the form ``generate`` expects.
+        specs: the tools the reply may call.
+        protocol: recorded in ``response_metadata[PROTOCOL_KEY]``.
+        parse: the reply parser (``parse_reply``).
+        first_output: a reply the model already gave to ``messages`` (it counts as the first
+            attempt, so only the repair is generated).
+        repair: builds the message that shows the model the parse error.
+
+    Returns:
+        The tool-call message, or a failure message (no tool calls,
+        ``response_metadata[PLANNER_ERROR_KEY]`` says why).
+    """
+    history = list(messages)
+    raws: list[str] = []
+    errors: list[str] = []
+    for attempt in (1, 2):
+        given = attempt == 1 and first_output is not None
+        raw = first_output if given and first_output is not None else generate(history)
+        raws.append(raw)
+        try:
+            parsed = parse(raw, specs)
+        except ActionParseError as exc:
+            errors.append(str(exc))
+            log.info("planner reply %d unusable: %s", attempt, exc)
+            history = [*history, AIMessage(content=raw), repair(str(exc))]
+            continue
+        return reply_message(parsed, protocol, attempts=attempt, raw_output=raw)
+    error = f"no valid tool call after a repair retry: {errors[-1]} (first attempt: {errors[0]})"
+    log.warning("planner failed: %s", error)
+    return failure_message(raws[-1], error, protocol, attempts=2, raw_outputs=raws)
