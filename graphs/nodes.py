@@ -347,7 +347,7 @@ def forced_draft(state: State, threshold: float) -> VerdictDraft:
         answer=answer,
         is_anomalous=decided,
         confidence=round(min(1.0, abs(peak - threshold) + 0.5), 3) if decided is not None else 0.5,
-        category=timeline.facts.get("dominant_family") if decided else None,  # type: ignore[arg-type]
+        category=str(timeline.facts.get("dominant_family")) if decided and timeline.facts.get("dominant_family") else None,
         spans=spans,
         justification=f"Forced when the planner's budget ran out: {why}.",
         evidence_ids=ids,

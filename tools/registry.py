@@ -57,12 +57,12 @@ def _build(kind: str, table: dict[str, Callable[[Config], Any]], name: str, conf
 
 
 def build_scorer(config: Config, name: str | None = None) -> TemporalScorer:
-    return _build("scorer", SCORERS, name or config.scorer, config)  # type: ignore[no-any-return]
+    return _build("scorer", SCORERS, name or config.scorer, config)
 
 
 def build_grounder(config: Config, name: str | None = None) -> Grounder:
-    return _build("grounder", GROUNDERS, name or config.grounder, config)  # type: ignore[no-any-return]
+    return _build("grounder", GROUNDERS, name or config.grounder, config)
 
 
 def build_inspector(config: Config, name: str | None = None) -> Inspector:
-    return _build("inspector", INSPECTORS, name or config.inspector, config)  # type: ignore[no-any-return]
+    return _build("inspector", INSPECTORS, name or config.inspector, config)

@@ -101,6 +101,7 @@ class Toolbox:
     backends: Backends | None = None
     _curves: dict[tuple[Any, ...], tuple[ScoreCurve, ScoreCurve, str]] = field(default_factory=dict)
     _images: dict[str, ImageRef] = field(default_factory=dict)
+    _grounded: list[Box] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -211,7 +212,7 @@ class Toolbox:
                 raise ValueError(f"count must be between 1 and {MAX_FRAMES_PER_CALL}, got {count}")
             span = TimeSpan(start_s=start_s, end_s=max(end_s, start_s + 1e-3))
             idx = indices_in_span(self.source, span, count)
-            batch = self.source.read(idx, max_side=self.config.max_side)
+            batch = self.source.read([int(i) for i in idx], max_side=self.config.max_side)
             refs = [self.save_image(f, "frame", float(t)) for f, t in zip(batch.frames, batch.t_s, strict=True)]
             times = ", ".join(f"{float(t):.1f}" for t in batch.t_s)
             return Evidence(
@@ -290,6 +291,7 @@ class Toolbox:
             boxes = self._b.grounder.ground(self.source, t_s, clean)
             res = self.source.info.resolution_wh
             boxes = [b.clipped(res) for b in boxes]
+            self._grounded.extend(boxes)
             desc = "; ".join(
                 f"{b.label or '?'} {b.score:.2f} at [{', '.join(f'{v:.0f}' for v in b.xyxy)}]" for b in boxes[:6]
             )
@@ -311,7 +313,7 @@ class Toolbox:
             self._check_time("t_s", t_s)
             if len(box_xyxy) != 4:
                 raise ValueError(f"box_xyxy must have 4 numbers (x1, y1, x2, y2), got {len(box_xyxy)}")
-            box = Box(t_s=t_s, xyxy=tuple(float(v) for v in box_xyxy), label="inspected")  # type: ignore[arg-type]
+            box = Box(t_s=t_s, xyxy=(float(box_xyxy[0]), float(box_xyxy[1]), float(box_xyxy[2]), float(box_xyxy[3])), label=self._label_of(t_s, box_xyxy))
             w, h = self.source.info.resolution_wh
             if not box.inside((w, h), tolerance_px=2.0):
                 raise ValueError(f"box {list(box_xyxy)} lies outside the {w}x{h} frame: use pixel coordinates of the frame")
@@ -319,6 +321,9 @@ class Toolbox:
                 raise ValueError("question is empty: ask something specific about the box")
             result = self._b.inspector.inspect(self.source, t_s, box, question)
             images = [self.save_image(result.crop, "crop", t_s, [box])] if result.crop is not None else []
+            facts = dict(result.facts)
+            if result.confidence is not None:
+                facts.setdefault("answer_confidence", round(float(result.confidence), 4))
             return Evidence(
                 id="",
                 tool="inspect_crop",
@@ -326,10 +331,17 @@ class Toolbox:
                 summary=result.answer,
                 boxes=[box],
                 images=images,
-                facts=dict(result.facts),
+                facts=facts,
             )
 
         return self._run("inspect_crop", args, body)
+
+    def _label_of(self, t_s: float, xyxy: Sequence[float]) -> str:
+        """The label a grounding call gave this box, if one did (else empty)."""
+        for box in self._grounded:
+            if abs(box.t_s - t_s) < 0.05 and all(abs(a - b) < 1.0 for a, b in zip(box.xyxy, xyxy, strict=False)):
+                return box.label
+        return ""
 
 
 def candidate_spans(curve: ScoreCurve, threshold: float, top_k: int = 3) -> list[TimeSpan]:

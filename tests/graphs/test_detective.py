@@ -194,7 +194,7 @@ def test_timeline_is_cached_on_disk_across_sessions(small_video: Path, config: C
     first, second = make.backends(), make.backends()
     Detective(small_video, config=config, out=tmp_path / "a", backends=first).ask()
     Detective(small_video, config=config, out=tmp_path / "b", backends=second).ask()
-    assert first.scorer.calls == 1 and second.scorer.calls == 0  # type: ignore[attr-defined]
+    assert first.scorer.calls == 1 and second.scorer.calls == 0
 
 
 def test_resume_from_sqlite_checkpoint(small_video: Path, config: Config, fakes: Backends, tmp_path: Path) -> None:
