@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "filter_steps": "vadetective.agent.replay",
     "timeline_figure": "vadetective.agent.views",
     "keyframes_figure": "vadetective.agent.views",
+    "run_timelines": "vadetective.agent.views",
+    "format_metrics_table": "vadetective.agent.evaluate",
 }
 
 __all__ = ["__version__", *_EXPORTS]
