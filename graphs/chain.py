@@ -67,7 +67,9 @@ def localize(state: State, rt: Runtime) -> dict[str, Any]:
     dur = state["video"].duration_s
     span = tl.spans[0] if tl is not None and tl.spans else None
     start, end = (span.start_s, min(span.end_s, dur * 0.999)) if span else (0.0, dur * 0.999)
-    return _run(state, rt, "sample_frames", {"start_s": round(start, 3), "end_s": round(end, 3), "count": 4})
+    return _run(
+        state, rt, "sample_frames", {"start_s": round(start, 3), "end_s": round(end, 3), "count": 4}
+    )
 
 
 def tag(state: State, rt: Runtime) -> dict[str, Any]:
@@ -80,9 +82,15 @@ def tag(state: State, rt: Runtime) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if isinstance(rt.planner, ChatPlanner):
         frames = [e for e in state.get("evidence", []) if e.tool == "sample_frames" and e.ok]
-        blocks: list[Any] = [{"type": "text", "text": (
-            f"Question: {state['question']}\nThese frames come from the most suspicious part of the video. "
-            'Answer with JSON only: {"tags": ["<2-5 word description of the anomaly>", ...]} (1 to 3 tags).')}]
+        blocks: list[Any] = [
+            {
+                "type": "text",
+                "text": (
+                    f"Question: {state['question']}\nThese frames come from the most suspicious part of the video. "
+                    'Answer with JSON only: {"tags": ["<2-5 word description of the anomaly>", ...]} (1 to 3 tags).'
+                ),
+            }
+        ]
         blocks += [image_block(rt.toolbox.run_dir / r.path) for e in frames for r in e.images]
         started, t0 = utcnow(), time.perf_counter()
         try:
@@ -94,10 +102,29 @@ def tag(state: State, rt: Runtime) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 — a failed tag call falls back to the timeline's tags
             err = f"{type(exc).__name__}: {exc}"
         update["planner_calls"] = int(state.get("planner_calls", 0)) + 1
-        update["steps"] = [nodes._step(state, 0, kind="plan", text=text, summary=f"tags: {', '.join(tags)}",
-                                       started_at=started, duration_s=time.perf_counter() - t0, error=err)]
+        update["steps"] = [
+            nodes._step(
+                state,
+                0,
+                kind="plan",
+                text=text,
+                summary=f"tags: {', '.join(tags)}",
+                started_at=started,
+                duration_s=time.perf_counter() - t0,
+                error=err,
+            )
+        ]
     else:
-        update["steps"] = [nodes._step(state, 0, kind="plan", text=text, summary=f"tags: {', '.join(tags)}", started_at=utcnow())]
+        update["steps"] = [
+            nodes._step(
+                state,
+                0,
+                kind="plan",
+                text=text,
+                summary=f"tags: {', '.join(tags)}",
+                started_at=utcnow(),
+            )
+        ]
     update["messages"] = [HumanMessage(f"Anomaly tags: {json.dumps(tags)}")]
     return update
 
@@ -115,8 +142,12 @@ def _parse_tags(text: str) -> list[str]:
 
 def _tags(state: State) -> list[str]:
     for m in reversed(state.get("messages", [])):
-        if isinstance(m, HumanMessage) and isinstance(m.content, str) and m.content.startswith("Anomaly tags: "):
-            return list(json.loads(m.content[len("Anomaly tags: "):]))
+        if (
+            isinstance(m, HumanMessage)
+            and isinstance(m.content, str)
+            and m.content.startswith("Anomaly tags: ")
+        ):
+            return list(json.loads(m.content[len("Anomaly tags: ") :]))
     return []
 
 
@@ -131,27 +162,42 @@ def ground(state: State, rt: Runtime) -> dict[str, Any]:
 
 def inspect(state: State, rt: Runtime) -> dict[str, Any]:
     """Inspect the best box, with the tags as the prior."""
-    g = next((e for e in reversed(state.get("evidence", [])) if e.tool == "ground" and e.ok and e.boxes), None)
+    g = next(
+        (e for e in reversed(state.get("evidence", [])) if e.tool == "ground" and e.ok and e.boxes),
+        None,
+    )
     if g is None:
         return {}
     box = g.boxes[0]
     q = f"The video could contain: {', '.join(_tags(state)) or 'an anomaly'}. Is this region involved, and what is it doing?"
-    return _run(state, rt, "inspect_crop", {"t_s": box.t_s, "box_xyxy": [round(v, 1) for v in box.xyxy], "question": q})
+    return _run(
+        state,
+        rt,
+        "inspect_crop",
+        {"t_s": box.t_s, "box_xyxy": [round(v, 1) for v in box.xyxy], "question": q},
+    )
 
 
 def explain(state: State, rt: Runtime) -> dict[str, Any]:
     """Write the verdict from the tags, boxes and facts (the model writes it when there is one)."""
     evidence: list[Evidence] = list(state.get("evidence", []))
     rules = RulesPlanner(rt.config)
-    draft_args = rules._verdict(state, evidence, _timeline(state))
+    tl = _timeline(state)
+    draft_args = rules.verdict_args(state, evidence, [tl] if tl is not None else [])
     update: dict[str, Any] = {}
     if isinstance(rt.planner, ChatPlanner):
         listing = "\n".join(f"- {prompts.render_evidence(e)}" for e in evidence)
-        msg = HumanMessage(f"Question: {state['question']}\nAnomaly tags: {_tags(state)}\nEvidence:\n{listing}\n"
-                           "Call submit_verdict now, citing evidence ids.")
+        msg = HumanMessage(
+            f"Question: {state['question']}\nAnomaly tags: {_tags(state)}\nEvidence:\n{listing}\n"
+            "Call submit_verdict now, citing evidence ids."
+        )
         started, t0 = utcnow(), time.perf_counter()
         try:
-            reply = rt.planner.decide({**state, "messages": [*state.get("messages", []), msg]}, [rt.tools["submit_verdict"]], True)
+            reply = rt.planner.decide(
+                {**state, "messages": [*state.get("messages", []), msg]},
+                [rt.tools["submit_verdict"]],
+                True,
+            )
             call = next((c for c in reply.tool_calls if c["name"] == "submit_verdict"), None)
             if call is not None:
                 draft = rt.tools["submit_verdict"].invoke(dict(call["args"]))
@@ -162,12 +208,25 @@ def explain(state: State, rt: Runtime) -> dict[str, Any]:
             err = f"{type(exc).__name__}: {exc}"
             reply = AIMessage(content="")
         update["planner_calls"] = int(state.get("planner_calls", 0)) + 1
-        update["steps"] = [nodes._step(state, 0, kind="plan", text=str(reply.content) or None, summary="explanation",
-                                       started_at=started, duration_s=time.perf_counter() - t0, error=err)]
+        update["steps"] = [
+            nodes._step(
+                state,
+                0,
+                kind="plan",
+                text=str(reply.content) or None,
+                summary="explanation",
+                started_at=started,
+                duration_s=time.perf_counter() - t0,
+                error=err,
+            )
+        ]
     draft = rt.tools["submit_verdict"].invoke(draft_args)
     verdict = nodes.to_verdict(draft, state)
     n = len(update.get("steps", []))
-    update["steps"] = [*update.get("steps", []), nodes._step(state, n, kind="verdict", summary=verdict.answer, started_at=utcnow())]
+    update["steps"] = [
+        *update.get("steps", []),
+        nodes._step(state, n, kind="verdict", summary=verdict.answer, started_at=utcnow()),
+    ]
     update["verdict"] = verdict
     return update
 

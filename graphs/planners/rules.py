@@ -74,19 +74,44 @@ def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
     speed = _num(f.get("speed_vs_typical"))
     static = _num(f.get("static_for_s")) or 0.0
     if speed is not None and speed >= SPEED_RATIO and f.get("moving", True):
-        hits.append((min(2.0, speed / SPEED_RATIO), "running", f"moved at {speed:.1f}x the scene's typical speed"))
+        hits.append(
+            (
+                min(2.0, speed / SPEED_RATIO),
+                "running",
+                f"moved at {speed:.1f}x the scene's typical speed",
+            )
+        )
     if f.get("posture") == "lying":
-        hits.append((1.5, "fall", "lies on the ground" + (f" and stayed static for {static:.1f} s" if static else "")))
+        hits.append(
+            (
+                1.5,
+                "fall",
+                "lies on the ground" + (f" and stayed static for {static:.1f} s" if static else ""),
+            )
+        )
     if label == "object" and (static >= STATIC_OBJECT_S or f.get("separated_from_person")):
         what = "was left by a person" if f.get("separated_from_person") else "appeared"
-        hits.append((1.4, "object left behind", f"is an object that {what} and stayed static for {static:.1f} s"))
+        hits.append(
+            (
+                1.4,
+                "object left behind",
+                f"is an object that {what} and stayed static for {static:.1f} s",
+            )
+        )
     elif label == "person" and static >= STATIC_PERSON_S and f.get("posture") != "lying":
         hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
     if f.get("appeared_suddenly") and label != "object":
         hits.append((1.2, "sudden appearance", "appeared suddenly in the middle of the scene"))
     if f.get("against_flow"):
         angle = _num(f.get("angle_to_flow_deg"))
-        hits.append((1.1, "moving against the flow", "moved against the dominant flow" + (f" ({angle:.0f} deg off it)" if angle is not None else "")))
+        hits.append(
+            (
+                1.1,
+                "moving against the flow",
+                "moved against the dominant flow"
+                + (f" ({angle:.0f} deg off it)" if angle is not None else ""),
+            )
+        )
     if f.get("erratic"):
         hits.append((1.1, "erratic motion", "moved erratically, changing direction"))
     if not hits:
@@ -97,6 +122,53 @@ def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
 
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+#: Words in a question that name a category the rule planner can measure.
+_ASKED: dict[str, tuple[str, ...]] = {
+    "running": ("run", "sprint", "rush", "chas", "flee", "fast", "race", "dash"),
+    "fall": ("fall", "fell", "lying", "collaps", "faint", "on the ground"),
+    "object left behind": (
+        "left behind",
+        "abandon",
+        "unattended",
+        "bag",
+        "package",
+        "luggage",
+        "suitcase",
+        "left an object",
+    ),
+    "sudden appearance": ("appear", "sudden", "emerge", "out of nowhere"),
+    "moving against the flow": ("wrong way", "wrong direction", "against", "opposite direction"),
+    "erratic motion": ("erratic", "zigzag", "fight", "struggl", "stumbl", "panic", "jitter"),
+    "loitering": ("loiter", "linger", "hang around", "hanging around"),
+}
+
+
+def asked_categories(question: str) -> set[str]:
+    """The categories a question asks about (empty for a general question)."""
+    q = question.lower()
+    return {cat for cat, words in _ASKED.items() if any(w in q for w in words)}
+
+
+def _rescored(evidence: Sequence[Evidence]) -> Evidence | None:
+    """The last timeline scored for the question's own phrases, if any."""
+    return next(
+        (e for e in reversed(evidence) if e.tool == "score_timeline" and e.args.get("phrases")),
+        None,
+    )
+
+
+def _timelines(
+    state: Mapping[str, Any], evidence: Sequence[Evidence], asked: set[str]
+) -> list[Evidence]:
+    """The timelines to act on: the question-specific one first (when the question is
+    specific), then the general one from perception, so an anomaly the question did not ask
+    about is still reported."""
+    perception = next((e for e in evidence if e.id == state.get("timeline_id")), None)
+    specific = _rescored(evidence) if asked else None
+    out = [t for t in (specific, perception) if t is not None and t.ok and t.curve is not None]
+    return out or ([perception] if perception is not None else [])
 
 
 def phrases_for(question: str) -> list[str]:
@@ -124,28 +196,46 @@ class RulesPlanner:
         self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
     ) -> AIMessage:
         evidence: list[Evidence] = list(state.get("evidence", []))
-        timeline = next((e for e in evidence if e.id == state.get("timeline_id")), None)
+        asked = asked_categories(state["question"])
+        timelines = _timelines(state, evidence, asked)
+        if not final and asked and not _rescored(evidence):
+            return _call(
+                "score_timeline",
+                {"phrases": [state["question"]]},
+                f"the question asks about {' or '.join(sorted(asked))}: re-scoring the timeline for it",
+                len(state.get("steps", [])),
+            )
         if not final:
-            nxt = self._next_action(state, evidence, timeline)
+            nxt = self._next_action(state, evidence, timelines)
             if nxt is not None:
                 tool, args, why = nxt
                 return _call(tool, args, why, len(state.get("steps", [])))
         return _call(
             "submit_verdict",
-            self._verdict(state, evidence, timeline),
+            self.verdict_args(state, evidence, timelines),
             "deciding from the evidence",
             len(state.get("steps", [])),
         )
 
-    def _targets(self, timeline: Evidence | None) -> list[TimeSpan]:
-        if timeline is None or timeline.curve is None:
-            return []
-        return [s for s in timeline.spans if _peak(timeline, s)[1] >= LOOK_THRESHOLD][
-            :SPANS_EXAMINED
+    @staticmethod
+    def _targets(timelines: Sequence[Evidence]) -> list[tuple[TimeSpan, Evidence]]:
+        """The candidate spans worth a look, highest peak first, each with the timeline it
+        came from; of overlapping spans, the one with the higher peak is kept."""
+        found = [
+            (_peak(tl, span)[1], i, span, tl)
+            for i, tl in enumerate(timelines)
+            if tl.curve is not None and not tl.error
+            for span in tl.spans
         ]
+        found.sort(key=lambda x: (-x[0], x[1]))
+        out: list[tuple[TimeSpan, Evidence]] = []
+        for peak, _, span, tl in found:
+            if peak >= LOOK_THRESHOLD and not any(span.tiou(o) > 0.3 for o, _ in out):
+                out.append((span, tl))
+        return out[:SPANS_EXAMINED]
 
     def _next_action(
-        self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None
+        self, state: Mapping[str, Any], evidence: list[Evidence], timelines: Sequence[Evidence]
     ) -> tuple[str, dict[str, Any], str] | None:
         done = [(e.tool, e.args) for e in evidence]
 
@@ -155,8 +245,8 @@ class RulesPlanner:
             )
 
         video = state["video"]
-        targets = self._targets(timeline)
-        if timeline is None or timeline.error:
+        targets = self._targets(timelines)
+        if not timelines or all(t.error for t in timelines):
             return None
         if not targets:
             if not was_called("sample_frames"):
@@ -167,7 +257,7 @@ class RulesPlanner:
                 )
             return None
         phrases = phrases_for(state["question"])
-        for span in targets:
+        for span, timeline in targets:
             t_peak, _ = _peak(timeline, span)
             start, end = round(span.start_s, 3), round(min(span.end_s, video.duration_s * 0.999), 3)
             if not was_called("sample_frames", start_s=start, end_s=end):
@@ -212,10 +302,12 @@ class RulesPlanner:
         return None
 
     # -------------------------------------------------------------- the decision
-    def _verdict(
-        self, state: Mapping[str, Any], evidence: list[Evidence], timeline: Evidence | None
+    def verdict_args(
+        self, state: Mapping[str, Any], evidence: list[Evidence], timelines: Sequence[Evidence]
     ) -> dict[str, Any]:
+        """The arguments of ``submit_verdict`` from the evidence so far (explicit thresholds)."""
         video = state["video"]
+        timeline = timelines[0] if timelines else None
         if timeline is None or timeline.curve is None or not timeline.curve.score:
             return {
                 "answer": "Undecided: the video could not be scored.",
@@ -231,12 +323,12 @@ class RulesPlanner:
             for f in (self._finding(e) for e in evidence if e.tool == "inspect_crop" and e.ok)
             if f is not None
         ]
-        best_by_span: list[tuple[TimeSpan, float, float, Finding | None]] = []
-        for span in self._targets(timeline):
-            t_peak, peak = _peak(timeline, span)
+        best_by_span: list[tuple[TimeSpan, float, float, Finding | None, Evidence]] = []
+        for span, tl in self._targets(timelines):
+            t_peak, peak = _peak(tl, span)
             inside = [f for f in findings if span.contains(f.box.t_s)]
             best = max(inside, key=lambda f: f.strength, default=None)
-            best_by_span.append((span, t_peak, peak, best))
+            best_by_span.append((span, t_peak, peak, best, tl))
         looked = [e.id for e in evidence if e.tool == "sample_frames" and e.ok][:2]
         if not best_by_span:
             conf = round(float(np.clip(0.5 + (self.threshold - global_peak), 0.5, 0.95)), 3)
@@ -255,12 +347,12 @@ class RulesPlanner:
                 "evidence_ids": cite,
             }
 
-        def support(item: tuple[TimeSpan, float, float, Finding | None]) -> float:
-            _, _, peak, f = item
+        def support(item: tuple[TimeSpan, float, float, Finding | None, Evidence]) -> float:
+            _, _, peak, f, _ = item
             return peak + (0.25 * f.strength if f is not None and f.strength > 0 else 0.0)
 
         best_by_span.sort(key=support, reverse=True)
-        span, t_peak, peak, finding = best_by_span[0]
+        span, t_peak, peak, finding, timeline = best_by_span[0]
         supported = finding is not None and finding.strength >= 1.0
         anomalous = (peak >= self.threshold and (supported or peak >= self.threshold + 0.2)) or (
             supported and peak >= self.threshold - 0.1
@@ -306,11 +398,15 @@ class RulesPlanner:
                 )
             )
             what = (
-                (f"a {finding.box.label or 'blob'} " + " and ".join(finding.reasons))
+                (f"{_article(finding.label)} " + " and ".join(finding.reasons))
                 if finding and finding.reasons
                 else f"the scene's motion departs from its normal pattern ({category})"
             )
-            answer = f"Yes: {category} {when}."
+            asked = asked_categories(state["question"])
+            if asked and category not in asked:
+                answer = f"No {' or '.join(sorted(asked))} was seen, but something else is abnormal: {category} {when}."
+            else:
+                answer = f"Yes: {category} {when}."
             just = f"{when[0].upper()}{when[1:]} the anomaly score peaked at {peak:.2f} at {t_peak:.1f} s ({timeline.id}); {what} ({', '.join(cites[1:]) or timeline.id})."
             boxes = (
                 [

@@ -68,3 +68,19 @@ def test_justifications_cite_measured_evidence(outcomes: dict[str, tuple], tmp_p
         v = outcomes[kind][0]
         assert v.evidence_ids and all(i in v.justification for i in v.evidence_ids), kind
         assert not v.forced, kind
+
+
+@pytest.mark.slow
+def test_a_specific_question_is_answered_as_asked(scenes) -> None:
+    video = scenes("fall", 0, 20.0)
+    with Detective(video, profile="classical") as d:
+        fall = d.ask("Did someone fall and stay lying on the ground?")
+        first = d.last_trace
+        run = d.ask("Is anyone running?")
+        second = d.last_trace
+    assert fall.is_anomalous is True and fall.answer.startswith("Yes") and fall.category == "fall"
+    assert run.answer.startswith("No running was seen") and "fall" in run.answer
+    for trace in (first, second):
+        assert trace is not None
+        rescored = [s for s in trace.steps if s.tool == "score_timeline" and s.kind == "tool"]
+        assert len(rescored) == 1 and rescored[0].args["phrases"]
