@@ -24,7 +24,7 @@ from vadetective.agent.types import Box, Evidence, TimeSpan
 #: Spans whose peak score is below this are not worth a look.
 LOOK_THRESHOLD = 0.3
 #: Boxes inspected per span (the strongest first).
-BOXES_PER_SPAN = 2
+BOXES_PER_SPAN = 3
 #: Candidate spans examined.
 SPANS_EXAMINED = 2
 
@@ -36,6 +36,9 @@ SPEED_RATIO = 2.2
 STATIC_OBJECT_S = 3.0
 #: A person who stays in place this long (seconds) while others walk is loitering.
 STATIC_PERSON_S = 6.0
+#: A person tracked this long (seconds) at no more than this fraction of the typical speed is
+#: lingering (loitering moves a little, so it is rarely fully static).
+LINGER_TRACKED_S, LINGER_SPEED_RATIO = 3.0, 0.35
 
 _FAMILY_CATEGORY = {
     "speed": "running",
@@ -98,8 +101,12 @@ def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
                 f"is an object that {what} and stayed static for {static:.1f} s",
             )
         )
-    elif label == "person" and static >= STATIC_PERSON_S and f.get("posture") != "lying":
-        hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
+    elif label == "person" and f.get("posture") != "lying":
+        tracked = _num(f.get("tracked_s")) or 0.0
+        if static >= STATIC_PERSON_S:
+            hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
+        elif speed is not None and speed <= LINGER_SPEED_RATIO and tracked >= LINGER_TRACKED_S:
+            hits.append((1.05, "loitering", f"lingered almost in place ({speed:.1f}x the typical speed over {tracked:.1f} s)"))
     if f.get("appeared_suddenly") and label != "object":
         hits.append((1.2, "sudden appearance", "appeared suddenly in the middle of the scene"))
     if f.get("against_flow"):
