@@ -29,7 +29,7 @@ from vadetective.graphs.state import DetectiveState
 
 _FAMILY_TAGS = {
     "speed": ["running person"],
-    "stillness": ["person lying on the ground"],
+    "stillness": ["person lying on the ground", "abandoned object"],
     "appearance": ["object that suddenly appeared"],
     "erratic": ["person moving erratically"],
     "counterflow": ["person walking against the crowd"],

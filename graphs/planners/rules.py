@@ -364,12 +364,16 @@ class RulesPlanner:
         anomalous = (peak >= self.threshold and (supported or peak >= self.threshold + 0.2)) or (
             supported and peak >= self.threshold - 0.1
         )
-        family = timeline.facts.get("dominant_family")
+        family = _family_in(timeline, span) or timeline.facts.get("dominant_family")
         category = (
             (finding.category if finding and finding.category else None)
             or _FAMILY_CATEGORY.get(str(family))
             or "unusual motion"
         )
+        # Erratic motion also reads as bursts of speed and counterflow when measured over a
+        # few seconds; the timeline's family over the span tells them apart.
+        if family == "erratic" and category in ("running", "moving against the flow"):
+            category = "erratic motion"
         cites = [timeline.id]
         sample = next(
             (
@@ -487,6 +491,17 @@ def _article(noun: str) -> str:
 
 def _inspect_question(question: str, box: Box) -> str:
     return f"What is this {box.label or 'blob'} doing, and how does its motion compare with the rest of the scene? ({question})"
+
+
+def _family_in(timeline: Evidence, span: TimeSpan) -> str | None:
+    """The family whose curve is highest inside ``span`` (None without family curves)."""
+    if timeline.curve is None or not timeline.curve.families:
+        return None
+    t = np.asarray(timeline.curve.t_s)
+    inside = (t >= span.start_s) & (t <= span.end_s)
+    if not inside.any():
+        return None
+    return max(timeline.curve.families, key=lambda k: float(np.asarray(timeline.curve.families[k])[inside].max()))  # type: ignore[union-attr]
 
 
 def _peak(timeline: Evidence, span: TimeSpan) -> tuple[float, float]:

@@ -14,6 +14,17 @@ from vadetective.agent.session import Detective
 from vadetective.agent.synth import ANOMALY_KINDS, SceneTruth, generate_scene
 
 
+EXPECTED_CATEGORY = {
+    "sprint": "running",
+    "fall": "fall",
+    "loiter": "loitering",
+    "wrong_way": "moving against the flow",
+    "left_object": "object left behind",
+    "sudden_appearance": "sudden appearance",
+    "erratic": "erratic motion",
+}
+
+
 def _box_iou(verdict_boxes: list, truth: SceneTruth) -> float:
     best = 0.0
     for b in verdict_boxes:
@@ -52,6 +63,8 @@ def test_every_anomaly_kind_is_found_when_and_where(outcomes: dict[str, tuple]) 
     assert len(placed) >= n - 2, f"box IoU >= 0.3 only for {placed}"
     for k in ("sprint", "fall", "left_object", "sudden_appearance"):
         assert k in flagged and k in timed, k
+    named = [k for k in kinds if outcomes[k][0].category == EXPECTED_CATEGORY[k]]
+    assert len(named) >= n - 1, f"the category matches the staged kind only for {named}"
 
 
 @pytest.mark.slow
