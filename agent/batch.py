@@ -84,7 +84,9 @@ def _backends_for(config: Config) -> Any:
     return _WORKER_BACKENDS[key]
 
 
-def analyze_video(item: LabeledVideo, config: Config, question: str | None, graph: str, out: Path) -> VideoOutcome:
+def analyze_video(
+    item: LabeledVideo, config: Config, question: str | None, graph: str, out: Path
+) -> VideoOutcome:
     """Analyze one dataset video and write its result file atomically.
 
     Never raises for a bad video: the error is returned in the outcome (and the caller records
@@ -95,7 +97,12 @@ def analyze_video(item: LabeledVideo, config: Config, question: str | None, grap
     t0 = time.perf_counter()
     result_path = out / RESULTS / f"{item.video_id}.json"
     try:
-        with Detective(item.path, config=config, out=out / TRACES / item.video_id, backends=_backends_for(config)) as d:
+        with Detective(
+            item.path,
+            config=config,
+            out=out / TRACES / item.video_id,
+            backends=_backends_for(config),
+        ) as d:
             verdict = d.ask(question, graph=graph)
             trace = d.last_trace
             assert trace is not None
@@ -109,18 +116,31 @@ def analyze_video(item: LabeledVideo, config: Config, question: str | None, grap
                 "models": trace.models,
             }
         atomic_write_text(result_path, json.dumps(record, indent=1))
-        return VideoOutcome(item.video_id, "done", time.perf_counter() - t0, is_anomalous=verdict.is_anomalous)
+        return VideoOutcome(
+            item.video_id, "done", time.perf_counter() - t0, is_anomalous=verdict.is_anomalous
+        )
     except VadetectiveError as exc:
         return VideoOutcome(item.video_id, "failed", time.perf_counter() - t0, error=str(exc))
     except Exception as exc:  # noqa: BLE001 — one bad video must never stop the batch
         log.debug("video %s failed:\n%s", item.video_id, traceback.format_exc())
-        return VideoOutcome(item.video_id, "failed", time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
+        return VideoOutcome(
+            item.video_id, "failed", time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"
+        )
 
 
 # --------------------------------------------------------------------------- run folder
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("vadetective", "torch", "transformers", "langgraph", "opencv-python", "decord", "av", "ultralytics"):
+    for dist in (
+        "vadetective",
+        "torch",
+        "transformers",
+        "langgraph",
+        "opencv-python",
+        "decord",
+        "av",
+        "ultralytics",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -128,20 +148,38 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run_record(dataset: Dataset, config: Config, question: str | None, graph: str) -> dict[str, Any]:
+def run_record(
+    dataset: Dataset, config: Config, question: str | None, graph: str
+) -> dict[str, Any]:
     """What ``run.json`` holds: enough to know exactly what produced the results."""
     from vadetective.agent.session import DEFAULT_QUESTION
     from vadetective.graphs import prompts
 
     record: dict[str, Any] = {
-        "dataset": DatasetSpec(kind=dataset.kind, root=dataset.root, annotations=dataset.annotations, options=dataset.options).model_dump(),
+        "dataset": DatasetSpec(
+            kind=dataset.kind,
+            root=dataset.root,
+            annotations=dataset.annotations,
+            options=dataset.options,
+        ).model_dump(),
         "question": question or DEFAULT_QUESTION,
         "graph": graph,
         "profile": config.profile,
         "config": json.loads(config.model_dump_json()),
-        "models": {role: config.model_id(name) or name for role, name in
-                   (("scorer", config.scorer), ("grounder", config.grounder), ("inspector", config.inspector), ("planner", "vlm" if config.planner == "local" else config.planner))},
-        "prompts": {"system": prompts.SYSTEM_PROMPT, "final": prompts.FINAL_PROMPT, "nudge": prompts.NUDGE_PROMPT},
+        "models": {
+            role: config.model_id(name) or name
+            for role, name in (
+                ("scorer", config.scorer),
+                ("grounder", config.grounder),
+                ("inspector", config.inspector),
+                ("planner", "vlm" if config.planner == "local" else config.planner),
+            )
+        },
+        "prompts": {
+            "system": prompts.SYSTEM_PROMPT,
+            "final": prompts.FINAL_PROMPT,
+            "nudge": prompts.NUDGE_PROMPT,
+        },
         "versions": _versions(),
         "started_at": datetime.now(timezone.utc).isoformat(),
     }
@@ -154,7 +192,10 @@ def run_record(dataset: Dataset, config: Config, question: str | None, graph: st
 
 def _same_run(old: dict[str, Any], new: dict[str, Any]) -> bool:
     keys = ("question", "graph", "config")
-    return all(old.get(k) == new.get(k) for k in keys) and old.get("dataset", {}).get("kind") == new["dataset"]["kind"]
+    return (
+        all(old.get(k) == new.get(k) for k in keys)
+        and old.get("dataset", {}).get("kind") == new["dataset"]["kind"]
+    )
 
 
 def read_failures(out: Path) -> dict[str, str]:
@@ -172,7 +213,12 @@ def read_failures(out: Path) -> dict[str, str]:
 
 
 def _record_failure(out: Path, item: LabeledVideo, error: str) -> None:
-    row = {"video_id": item.video_id, "path": item.path, "error": error, "at": datetime.now(timezone.utc).isoformat()}
+    row = {
+        "video_id": item.video_id,
+        "path": item.path,
+        "error": error,
+        "at": datetime.now(timezone.utc).isoformat(),
+    }
     with (out / FAILURES).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
         fh.flush()
@@ -228,7 +274,9 @@ def run_dataset(
         kind = "manifest" if path.is_file() else "folder"
         dataset = load_dataset(kind, path)
     if not 0 <= shard < num_shards:
-        raise ConfigError(f"--shard must be in [0, {num_shards - 1}] for {num_shards} shards, got {shard}")
+        raise ConfigError(
+            f"--shard must be in [0, {num_shards - 1}] for {num_shards} shards, got {shard}"
+        )
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if engine not in ("local", "ray"):
@@ -262,7 +310,11 @@ def run_dataset(
     for item in items:
         finished = (out / RESULTS / f"{item.video_id}.json").exists()
         if finished or (item.video_id in failed_before and not retry_failed):
-            outcome = VideoOutcome(item.video_id, "skipped", error=failed_before.get(item.video_id) if not finished else None)
+            outcome = VideoOutcome(
+                item.video_id,
+                "skipped",
+                error=failed_before.get(item.video_id) if not finished else None,
+            )
             summary.skipped += 1
             summary.outcomes.append(outcome)
             if progress:
@@ -321,7 +373,11 @@ def _run_pool(
                     try:
                         outcome = fut.result()
                     except Exception as exc:  # noqa: BLE001 — a crashed worker fails its video, not the batch
-                        outcome = VideoOutcome(item.video_id, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}")
+                        outcome = VideoOutcome(
+                            item.video_id,
+                            "failed",
+                            error=f"worker crashed: {type(exc).__name__}: {exc}",
+                        )
                     finish(item, outcome)
         except KeyboardInterrupt:
             for fut in pending:
@@ -347,11 +403,28 @@ def run_dataset_cli(
     console: Any,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     dataset = load_dataset(kind, root, annotations)
-    console.print(f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}" + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else ""))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    console.print(
+        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
+        + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     started = time.perf_counter()
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("videos", total=None, rate="")
@@ -359,18 +432,39 @@ def run_dataset_cli(
         def on_video(outcome: VideoOutcome, n: int, total: int) -> None:
             elapsed = time.perf_counter() - started
             rate = f"{n / elapsed * 60:.1f}/min" if elapsed > 0 else ""
-            bar.update(task, completed=n, total=total, rate=rate, description=f"{outcome.status:<7} {outcome.video_id[:40]}")
+            bar.update(
+                task,
+                completed=n,
+                total=total,
+                rate=rate,
+                description=f"{outcome.status:<7} {outcome.video_id[:40]}",
+            )
             if outcome.status == "failed":
-                console.print(f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False)
+                console.print(
+                    f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False
+                )
 
-        summary = run_dataset(dataset, out, profile=profile, question=question, graph=graph, workers=workers,
-                              num_shards=num_shards, shard=shard, retry_failed=retry_failed, engine=engine,
-                              limit=limit, progress=on_video)
+        summary = run_dataset(
+            dataset,
+            out,
+            profile=profile,
+            question=question,
+            graph=graph,
+            workers=workers,
+            num_shards=num_shards,
+            shard=shard,
+            retry_failed=retry_failed,
+            engine=engine,
+            limit=limit,
+            progress=on_video,
+        )
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(
         f"done {summary.done}, skipped {summary.skipped} (already finished or failed before), failed {summary.failed} "
         f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {out / RESULTS}/"
     )
     if summary.failed:
-        console.print(f"[yellow]{summary.failed} failure(s) recorded in {out / FAILURES}; rerun with --retry-failed to try them again[/]")
+        console.print(
+            f"[yellow]{summary.failed} failure(s) recorded in {out / FAILURES}; rerun with --retry-failed to try them again[/]"
+        )
     return summary

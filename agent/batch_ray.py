@@ -68,12 +68,20 @@ def run_on_ray(
         ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
         actor_cls = ray.remote(num_cpus=1, num_gpus=_gpus_per_actor(config))(_VideoWorker)
-        actors = [actor_cls.remote(config.model_dump_json(), question, graph, str(out)) for _ in range(max(1, workers))]
+        actors = [
+            actor_cls.remote(config.model_dump_json(), question, graph, str(out))
+            for _ in range(max(1, workers))
+        ]
         pool = ActorPool(actors)
         by_id = {item.video_id: item for item in todo}
-        results = pool.map_unordered(lambda a, item: a.run.remote(item.model_dump_json()), list(todo))
+        results = pool.map_unordered(
+            lambda a, item: a.run.remote(item.model_dump_json()), list(todo)
+        )
         for video_id, status, seconds, error, is_anomalous in results:
-            finish(by_id[video_id], VideoOutcome(video_id, status, seconds, error=error, is_anomalous=is_anomalous))
+            finish(
+                by_id[video_id],
+                VideoOutcome(video_id, status, seconds, error=error, is_anomalous=is_anomalous),
+            )
     finally:
         if started_here:
             ray.shutdown()

@@ -21,8 +21,14 @@ from rich.table import Table
 import vadetective
 from vadetective.agent.errors import VadetectiveError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Zero-shot video anomaly detective: whether, when, where and why.")
-models_app = typer.Typer(add_completion=False, no_args_is_help=True, help="List and download the models of each profile.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Zero-shot video anomaly detective: whether, when, where and why.",
+)
+models_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="List and download the models of each profile."
+)
 app.add_typer(models_app, name="models")
 
 out_console = Console()
@@ -73,7 +79,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens inside."),
 ) -> None:
     """Ask a video whether, when, where and why something abnormal happens."""
@@ -82,16 +90,30 @@ def _root(
 
 # --------------------------------------------------------------------------- analyze
 def _print_verdict(verdict: Any, trace: Any, out: Path) -> None:
-    state = {True: "[bold red]ANOMALOUS[/]", False: "[bold green]normal[/]", None: "[bold yellow]undecided[/]"}[verdict.is_anomalous]
+    state = {
+        True: "[bold red]ANOMALOUS[/]",
+        False: "[bold green]normal[/]",
+        None: "[bold yellow]undecided[/]",
+    }[verdict.is_anomalous]
     out_console.rule("verdict")
-    out_console.print(f"{state}  confidence {verdict.confidence:.2f}" + (f"  category: {verdict.category}" if verdict.category else ""))
+    out_console.print(
+        f"{state}  confidence {verdict.confidence:.2f}"
+        + (f"  category: {verdict.category}" if verdict.category else "")
+    )
     out_console.print(f"[bold]Q:[/] {verdict.question}")
     out_console.print(f"[bold]A:[/] {verdict.answer}")
     if verdict.spans:
-        out_console.print("[bold]when:[/] " + ", ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s" for s in verdict.spans))
+        out_console.print(
+            "[bold]when:[/] " + ", ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s" for s in verdict.spans)
+        )
     if verdict.boxes:
-        out_console.print("[bold]where:[/] " + "; ".join(
-            f"{b.label or 'box'} at {b.t_s:.1f} s [{', '.join(f'{v:.0f}' for v in b.xyxy)}]" for b in verdict.boxes[:4]))
+        out_console.print(
+            "[bold]where:[/] "
+            + "; ".join(
+                f"{b.label or 'box'} at {b.t_s:.1f} s [{', '.join(f'{v:.0f}' for v in b.xyxy)}]"
+                for b in verdict.boxes[:4]
+            )
+        )
     out_console.print(f"[bold]why:[/] {verdict.justification}")
     c = trace.cost
     out_console.print(
@@ -117,32 +139,36 @@ def run_analyze(
 
     started = time.perf_counter()
     status_console = err_console if as_json else out_console
-    with status_console.status("opening the video…") as status:
-        with Detective(video, profile=profile, out=out, **(overrides or {})) as d:
+    with (
+        status_console.status("opening the video…") as status,
+        Detective(video, profile=profile, out=out, **(overrides or {})) as d,
+    ):
+        if not as_json:
+            info = d.info
+            out_console.print(
+                f"[bold]{Path(info.path).name}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
+                f"{info.resolution_wh[0]}x{info.resolution_wh[1]} — profile [bold]{d.config.profile}[/]"
+            )
+
+        def on_step(step: Any) -> None:
+            label = step.tool or step.kind
+            status.update(
+                f"[{time.perf_counter() - started:5.1f} s] {step.kind}: {label} — {step.summary[:90]}"
+            )
             if not as_json:
-                info = d.info
+                err = f" [red]({step.error[:100]})[/]" if step.error else ""
                 out_console.print(
-                    f"[bold]{Path(info.path).name}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
-                    f"{info.resolution_wh[0]}x{info.resolution_wh[1]} — profile [bold]{d.config.profile}[/]"
+                    f"  [dim]{time.perf_counter() - started:5.1f} s[/] {step.kind:<8} {label:<15} {step.summary[:100]}{err}",
+                    highlight=False,
                 )
 
-            def on_step(step: Any) -> None:
-                label = step.tool or step.kind
-                status.update(f"[{time.perf_counter() - started:5.1f} s] {step.kind}: {label} — {step.summary[:90]}")
-                if not as_json:
-                    err = f" [red]({step.error[:100]})[/]" if step.error else ""
-                    out_console.print(f"  [dim]{time.perf_counter() - started:5.1f} s[/] {step.kind:<8} {label:<15} {step.summary[:100]}{err}", highlight=False)
-
-            status.update("perceiving: scoring the whole timeline…")
-            verdict = d.ask(question, graph=graph, checkpoint=checkpoint, on_step=on_step)
-            trace = d.last_trace
+        status.update("perceiving: scoring the whole timeline…")
+        verdict = d.ask(question, graph=graph, checkpoint=checkpoint, on_step=on_step)
+        trace = d.last_trace
     assert trace is not None
-    try:
-        from vadetective.agent.report import render_report
+    from vadetective.agent.report import render_report
 
-        render_report(trace, out, out / "report.html", ground_truth=ground_truth)
-    except ImportError:  # the report module is optional while it is being built
-        logging.getLogger(__name__).warning("report.html not written: the report module is unavailable")
+    render_report(trace, out, out / "report.html", ground_truth=ground_truth)
     if as_json:
         sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
     else:
@@ -154,11 +180,24 @@ def run_analyze(
 @friendly_errors
 def analyze(
     video: Path = typer.Argument(..., help="The video file to analyze."),
-    question: str | None = typer.Option(None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."),
-    profile: str = typer.Option("auto", "--profile", "-p", help="auto, classical, local or server."),
-    out: Path = typer.Option(Path("vadetective-out"), "--out", "-o", help="Folder for verdict.json, trace.json, report.html and frames."),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="SQLite file: an interrupted analysis resumes from it."),
-    graph: str = typer.Option("detective", "--graph", help="detective (agentic loop) or chain (fixed chain)."),
+    question: str | None = typer.Option(
+        None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."
+    ),
+    profile: str = typer.Option(
+        "auto", "--profile", "-p", help="auto, classical, local or server."
+    ),
+    out: Path = typer.Option(
+        Path("vadetective-out"),
+        "--out",
+        "-o",
+        help="Folder for verdict.json, trace.json, report.html and frames.",
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="SQLite file: an interrupted analysis resumes from it."
+    ),
+    graph: str = typer.Option(
+        "detective", "--graph", help="detective (agentic loop) or chain (fixed chain)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Tool-call budget."),
 ) -> None:
@@ -170,10 +209,19 @@ def analyze(
 @app.command()
 @friendly_errors
 def demo(
-    out: Path = typer.Option(Path("vadetective-demo"), "--out", "-o", help="Folder for the demo video, its ground truth and the analysis."),
-    kind: str = typer.Option("sprint", "--kind", help="Which anomaly to stage (see `vadetective demo --help`)."),
+    out: Path = typer.Option(
+        Path("vadetective-demo"),
+        "--out",
+        "-o",
+        help="Folder for the demo video, its ground truth and the analysis.",
+    ),
+    kind: str = typer.Option(
+        "sprint", "--kind", help="Which anomaly to stage (see `vadetective demo --help`)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated scene."),
-    profile: str = typer.Option("auto", "--profile", "-p", help="auto, classical, local or server."),
+    profile: str = typer.Option(
+        "auto", "--profile", "-p", help="auto, classical, local or server."
+    ),
 ) -> None:
     """Generate a surveillance-like scene with a staged anomaly and analyze it."""
     from vadetective.agent.synth import ANOMALY_KINDS, generate_scene
@@ -185,10 +233,22 @@ def demo(
         truth = generate_scene(out, kind=kind, seed=seed)
     out_console.print(f"generated [bold]{truth.video_path}[/] — {truth.description}")
     if truth.spans:
-        out_console.print("[dim]ground truth: " + ", ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s" for s in truth.spans) + "[/]")
+        out_console.print(
+            "[dim]ground truth: "
+            + ", ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s" for s in truth.spans)
+            + "[/]"
+        )
     truth_path = Path(truth.video_path).with_suffix(".truth.json")
-    run_analyze(Path(truth.video_path), None, profile, out / "analysis", None, "detective", False,
-                ground_truth=truth_path if truth_path.exists() else None)
+    run_analyze(
+        Path(truth.video_path),
+        None,
+        profile,
+        out / "analysis",
+        None,
+        "detective",
+        False,
+        ground_truth=truth_path if truth_path.exists() else None,
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -196,8 +256,15 @@ def demo(
 @friendly_errors
 def report(
     trace_json: Path = typer.Argument(..., help="A trace.json written by analyze or batch."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: report.html beside the trace)."),
-    ground_truth: Path | None = typer.Option(None, "--ground-truth", help="A *.truth.json (spans in seconds) to draw on the timeline."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Where to write the HTML (default: report.html beside the trace).",
+    ),
+    ground_truth: Path | None = typer.Option(
+        None, "--ground-truth", help="A *.truth.json (spans in seconds) to draw on the timeline."
+    ),
 ) -> None:
     """Render a trace as one self-contained HTML report."""
     from vadetective.agent.report import render_report
@@ -207,7 +274,12 @@ def report(
         trace = Trace.load(trace_json)
     except ValueError as exc:
         raise _fail(str(exc).splitlines()[0]) from None
-    path = render_report(trace, trace_json.parent, output or trace_json.parent / "report.html", ground_truth=ground_truth)
+    path = render_report(
+        trace,
+        trace_json.parent,
+        output or trace_json.parent / "report.html",
+        ground_truth=ground_truth,
+    )
     out_console.print(f"wrote {path}")
 
 
@@ -215,17 +287,31 @@ def report(
 @app.command()
 @friendly_errors
 def batch(
-    kind: str = typer.Argument(..., help="ucf-crime, xd-violence, shanghaitech, ubnormal, manifest or folder."),
+    kind: str = typer.Argument(
+        ..., help="ucf-crime, xd-violence, shanghaitech, ubnormal, manifest or folder."
+    ),
     root: Path = typer.Argument(..., help="The dataset's root folder (or the manifest file)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: results/, traces/, run.json, failures.jsonl."),
-    annotations: Path | None = typer.Option(None, "--annotations", help="The official annotation file (default: looked up under ROOT)."),
-    profile: str = typer.Option("auto", "--profile", "-p", help="auto, classical, local or server."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes (models load once per worker)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder: results/, traces/, run.json, failures.jsonl."
+    ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="The official annotation file (default: looked up under ROOT)."
+    ),
+    profile: str = typer.Option(
+        "auto", "--profile", "-p", help="auto, classical, local or server."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", "-w", help="Worker processes (models load once per worker)."
+    ),
     num_shards: int = typer.Option(1, "--num-shards", help="Split the dataset into K shards…"),
     shard: int = typer.Option(0, "--shard", help="…and run shard I (0-based)."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry videos recorded in failures.jsonl."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Retry videos recorded in failures.jsonl."
+    ),
     engine: str = typer.Option("local", "--engine", help="local (process pool) or ray."),
-    question: str | None = typer.Option(None, "--question", "-q", help="The question asked of every video."),
+    question: str | None = typer.Option(
+        None, "--question", "-q", help="The question asked of every video."
+    ),
     graph: str = typer.Option("detective", "--graph", help="detective or chain."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
 ) -> None:
@@ -233,9 +319,20 @@ def batch(
     from vadetective.agent.batch import run_dataset_cli
 
     run_dataset_cli(
-        kind=kind, root=root, out=out, annotations=annotations, profile=profile, workers=workers,
-        num_shards=num_shards, shard=shard, retry_failed=retry_failed, engine=engine,
-        question=question, graph=graph, limit=limit, console=out_console,
+        kind=kind,
+        root=root,
+        out=out,
+        annotations=annotations,
+        profile=profile,
+        workers=workers,
+        num_shards=num_shards,
+        shard=shard,
+        retry_failed=retry_failed,
+        engine=engine,
+        question=question,
+        graph=graph,
+        limit=limit,
+        console=out_console,
     )
 
 
@@ -243,8 +340,12 @@ def batch(
 @friendly_errors
 def eval_cmd(
     run_dir: Path = typer.Argument(..., help="A run folder written by `vadetective batch`."),
-    dataset: list[str] | None = typer.Option(None, "--dataset", help="KIND ROOT of the ground truth (default: from run.json)."),
-    annotations: Path | None = typer.Option(None, "--annotations", help="The official annotation file, if not under ROOT."),
+    dataset: list[str] | None = typer.Option(
+        None, "--dataset", help="KIND ROOT of the ground truth (default: from run.json)."
+    ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="The official annotation file, if not under ROOT."
+    ),
 ) -> None:
     """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
     from vadetective.agent.evaluate import evaluate_run_cli
@@ -255,22 +356,36 @@ def eval_cmd(
 # --------------------------------------------------------------------------- models
 @models_app.command("list")
 @friendly_errors
-def models_list(profile: str | None = typer.Option(None, "--profile", "-p", help="Only this profile's models.")) -> None:
+def models_list(
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Only this profile's models."),
+) -> None:
     """Show each profile's models and whether they are in the local cache."""
     from vadetective.tools.models import list_models
 
     table = Table("backend", "model", "profiles", "cached", "where / note")
     for m in list_models(profile):
-        table.add_row(m.backend, m.model_id, ", ".join(m.profiles), "[green]yes[/]" if m.present else "[red]no[/]", m.local_path or m.note)
+        table.add_row(
+            m.backend,
+            m.model_id,
+            ", ".join(m.profiles),
+            "[green]yes[/]" if m.present else "[red]no[/]",
+            m.local_path or m.note,
+        )
     out_console.print(table)
-    out_console.print("[dim]classical needs no models. Download the rest with `vadetective models pull --profile local`.[/]")
+    out_console.print(
+        "[dim]classical needs no models. Download the rest with `vadetective models pull --profile local`.[/]"
+    )
 
 
 @models_app.command("pull")
 @friendly_errors
 def models_pull(
-    profile: str | None = typer.Option("local", "--profile", "-p", help="Download every model of this profile."),
-    model: list[str] | None = typer.Option(None, "--model", "-m", help="Download this model id (repeatable)."),
+    profile: str | None = typer.Option(
+        "local", "--profile", "-p", help="Download every model of this profile."
+    ),
+    model: list[str] | None = typer.Option(
+        None, "--model", "-m", help="Download this model id (repeatable)."
+    ),
 ) -> None:
     """Download models into the local cache (needs the Hugging Face hub)."""
     from rich.progress import Progress
@@ -283,7 +398,9 @@ def models_pull(
         def report(name: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, description=f"downloading {name}")
 
-        pulled = pull_models(profile=None if model else profile, model_ids=model or None, progress=report)
+        pulled = pull_models(
+            profile=None if model else profile, model_ids=model or None, progress=report
+        )
     for p in pulled:
         out_console.print(f"cached {p}")
 

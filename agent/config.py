@@ -121,9 +121,24 @@ class Config(BaseModel):
 
 
 _PROFILE_BACKENDS: dict[str, dict[str, str]] = {
-    "classical": {"scorer": "motion", "grounder": "motion", "inspector": "measure", "planner": "rules"},
-    "local": {"scorer": "clip", "grounder": "grounding-dino", "inspector": "vlm", "planner": "local"},
-    "server": {"scorer": "clip", "grounder": "grounding-dino", "inspector": "server", "planner": "server"},
+    "classical": {
+        "scorer": "motion",
+        "grounder": "motion",
+        "inspector": "measure",
+        "planner": "rules",
+    },
+    "local": {
+        "scorer": "clip",
+        "grounder": "grounding-dino",
+        "inspector": "vlm",
+        "planner": "local",
+    },
+    "server": {
+        "scorer": "clip",
+        "grounder": "grounding-dino",
+        "inspector": "server",
+        "planner": "server",
+    },
 }
 
 

@@ -52,7 +52,7 @@ class MissingExtraError(VadetectiveError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
             f"{purpose} needs the '{package}' package: install it with "
-            f"pip install \"vadetective[{extra}]\""
+            f'pip install "vadetective[{extra}]"'
         )
         self.package = package
         self.extra = extra

@@ -1,11 +1,11 @@
 """The Python session API: ``Detective`` and ``analyze``.
 
-    from vadetective import Detective, analyze
-    d = Detective("clip.mp4", profile="auto")   # opens the video once
-    v = d.ask("Is anyone fighting?")            # -> Verdict
-    v2 = d.ask("What happened around 0:31?")    # reuses frames, scores and loaded models
-    d.last_trace                                # -> Trace of the last question
-    v = analyze("clip.mp4", "Is anything unusual?")
+from vadetective import Detective, analyze
+d = Detective("clip.mp4", profile="auto")   # opens the video once
+v = d.ask("Is anyone fighting?")            # -> Verdict
+v2 = d.ask("What happened around 0:31?")    # reuses frames, scores and loaded models
+d.last_trace                                # -> Trace of the last question
+v = analyze("clip.mp4", "Is anything unusual?")
 """
 
 from __future__ import annotations
@@ -57,9 +57,12 @@ class Detective:
 
         self.config = config if config is not None else profile_config(profile, **overrides)
         self.source = open_video(video)
-        self.out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
+        self.out = (
+            Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
+        )
         self.out.mkdir(parents=True, exist_ok=True)
-        self.toolbox = Toolbox(self.source, self.config, self.out, backends or Backends(self.config))
+        self.backends = backends or Backends(self.config)
+        self.toolbox = Toolbox(self.source, self.config, self.out, self.backends)
         self._planner_override = planner
         self._planner: Any | None = None
         self.traces: list[Trace] = []
@@ -107,13 +110,22 @@ class Detective:
         stages = dict(state.get("stage_seconds") or {})
         cost = Cost(
             planner_calls=int(state.get("planner_calls", 0)),
-            tool_calls=sum(1 for s in steps if s.kind in ("tool", "perceive") and s.tool and s.summary != "refused: repeated call"),
+            tool_calls=sum(
+                1
+                for s in steps
+                if s.kind in ("tool", "perceive")
+                and s.tool
+                and s.summary != "refused: repeated call"
+            ),
             frames_decoded=self.source.frames_decoded - decoded0,
             frames_shown=int(state.get("frames_shown", 0)),
             seconds_total=round(seconds, 4),
             seconds_by_stage={k: round(v, 4) for k, v in stages.items()},
         )
-        models = {"planner": f"{self.planner.name}:{self.planner.model_id}", **self.toolbox.backends.model_ids()}  # type: ignore[union-attr]
+        models = {
+            "planner": f"{self.planner.name}:{self.planner.model_id}",
+            **self.backends.model_ids(),
+        }
         trace = Trace(
             question=question,
             video=self.source.info,
@@ -168,13 +180,21 @@ class Detective:
                 self._planner = ChatPlanner(override)
         return self._planner
 
-    def _run_graph(self, question: str, graph_name: str, checkpoint: str | Path | None, on_step: StepCallback | None) -> dict[str, Any]:
+    def _run_graph(
+        self,
+        question: str,
+        graph_name: str,
+        checkpoint: str | Path | None,
+        on_step: StepCallback | None,
+    ) -> dict[str, Any]:
         from vadetective.graphs.nodes import Runtime
         from vadetective.graphs.state import initial_state
         from vadetective.tools.planner_tools import make_planner_tools
 
         runtime = Runtime(self.toolbox, make_planner_tools(self.toolbox), self.planner, self.config)
-        thread = hashlib.sha1(f"{self.source.info.content_hash}|{graph_name}|{question}".encode()).hexdigest()[:16]
+        thread = hashlib.sha1(
+            f"{self.source.info.content_hash}|{graph_name}|{question}".encode()
+        ).hexdigest()[:16]
         run_config = {
             "configurable": {"thread_id": thread},
             "recursion_limit": 4 * (self.config.max_steps + self.config.max_planner_calls) + 40,
@@ -246,7 +266,17 @@ class _checkpointer:
 # which the serializer admits itself).
 _SAFE_TYPES = [
     ("vadetective.agent.types", name)
-    for name in ("VideoInfo", "TimeSpan", "Box", "ScoreCurve", "ImageRef", "Evidence", "Verdict", "TraceStep", "Cost")
+    for name in (
+        "VideoInfo",
+        "TimeSpan",
+        "Box",
+        "ScoreCurve",
+        "ImageRef",
+        "Evidence",
+        "Verdict",
+        "TraceStep",
+        "Cost",
+    )
 ]
 
 

@@ -74,7 +74,9 @@ class VideoInfo(Frozen):
     @classmethod
     def _res_positive(cls, v: tuple[int, int]) -> tuple[int, int]:
         if v[0] <= 0 or v[1] <= 0:
-            raise ValueError(f"resolution_wh must be two positive integers (width, height), got {v}")
+            raise ValueError(
+                f"resolution_wh must be two positive integers (width, height), got {v}"
+            )
         return v
 
 
@@ -266,7 +268,9 @@ class Verdict(Frozen):
     justification: str = ""
     evidence_ids: list[str] = Field(default_factory=list)
     frame_scores: ScoreCurve | None = None
-    forced: bool = Field(default=False, description="True when the budget ran out and the graph decided")
+    forced: bool = Field(
+        default=False, description="True when the budget ran out and the graph decided"
+    )
 
     @field_validator("confidence")
     @classmethod
@@ -355,7 +359,9 @@ class Trace(Frozen):
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"no trace at {path}: pass the trace.json of a run") from exc
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not a trace: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+            raise ValueError(
+                f"{path} is not a trace: invalid JSON ({exc.msg} at line {exc.lineno})"
+            ) from exc
         return cls.model_validate(data)
 
     def replay(self, console: Any | None = None) -> None:

@@ -1,10 +1,10 @@
 r"""The detective graph: perceive, then plan and act in a loop until a verdict is accepted.
 
-    START -> perceive -> plan --(tool calls)--> act --> plan
-                          |  \--(submit_verdict)--> check --(accepted)--> END
-                          |                            \--(rejected, retries left)--> plan
-                          \--(budget spent / planner failed)--> force --> END
-    check --(rejected too often)--> force
+START -> perceive -> plan --(tool calls)--> act --> plan
+                      |  \--(submit_verdict)--> check --(accepted)--> END
+                      |                            \--(rejected, retries left)--> plan
+                      \--(budget spent / planner failed)--> force --> END
+check --(rejected too often)--> force
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def build_detective_graph(runtime: Runtime, checkpointer: Any | None = None) -> 
 
     g.add_edge(START, "perceive")
     g.add_edge("perceive", "plan")
-    g.add_conditional_edges("plan", route_after_plan, {"act": "act", "check": "check", "force": "force", "plan": "plan"})
+    g.add_conditional_edges(
+        "plan", route_after_plan, {"act": "act", "check": "check", "force": "force", "plan": "plan"}
+    )
     g.add_edge("act", "plan")
     g.add_conditional_edges(
         "check",

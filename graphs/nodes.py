@@ -73,7 +73,11 @@ def perceive(state: State, rt: Runtime) -> dict[str, Any]:
     step = tool_step(state, 0, ev, started, dt, kind="perceive")
     video = state["video"]
     briefing = prompts.render_case_file(
-        state["question"], video, [ev], _budget_left(state, rt.config), _frames_left(state, rt.config)
+        state["question"],
+        video,
+        [ev],
+        _budget_left(state, rt.config),
+        _frames_left(state, rt.config),
     )
     return {
         "evidence": [ev],
@@ -88,7 +92,8 @@ def perceive(state: State, rt: Runtime) -> dict[str, Any]:
 def plan(state: State, rt: Runtime) -> dict[str, Any]:
     """Ask the planner for the next action (only submit_verdict once the budget is spent)."""
     budget_out = (
-        int(state.get("planner_calls", 0)) >= rt.config.max_planner_calls or _budget_left(state, rt.config) == 0
+        int(state.get("planner_calls", 0)) >= rt.config.max_planner_calls
+        or _budget_left(state, rt.config) == 0
     )
     final = budget_out or bool(state.get("final_asked"))
     update: dict[str, Any] = {}
@@ -109,7 +114,9 @@ def plan(state: State, rt: Runtime) -> dict[str, Any]:
         msg = AIMessage(content="")
         error = f"{type(exc).__name__}: {exc}"
     dt = time.perf_counter() - t0
-    calls = ", ".join(f"{c['name']}({json.dumps(c['args'], default=str)[:120]})" for c in msg.tool_calls)
+    calls = ", ".join(
+        f"{c['name']}({json.dumps(c['args'], default=str)[:120]})" for c in msg.tool_calls
+    )
     step = _step(
         state,
         0,
@@ -142,12 +149,20 @@ def run_tool(rt: Runtime, name: str, args: dict[str, Any]) -> Evidence:
     try:
         ev = rt.tools[name].invoke(args)
     except (ValidationError, TypeError, ValueError) as exc:
-        ev = Evidence(id="", tool=name, args=args, summary=f"{name} failed", error=f"invalid arguments: {exc}".splitlines()[0])
+        ev = Evidence(
+            id="",
+            tool=name,
+            args=args,
+            summary=f"{name} failed",
+            error=f"invalid arguments: {exc}".splitlines()[0],
+        )
     assert isinstance(ev, Evidence)
     return ev
 
 
-def tool_step(state: State, offset: int, ev: Evidence, started: Any, duration_s: float, kind: str = "tool") -> TraceStep:
+def tool_step(
+    state: State, offset: int, ev: Evidence, started: Any, duration_s: float, kind: str = "tool"
+) -> TraceStep:
     """The trace step of one tool call."""
     return _step(
         state,
@@ -183,12 +198,34 @@ def act(state: State, rt: Runtime) -> dict[str, Any]:
         if name not in rt.tools or name == "submit_verdict":
             text = f"unknown tool {name!r}: use one of {', '.join(rt.tools)}"
             replies.append(ToolMessage(text, tool_call_id=call_id, status="error"))
-            steps.append(_step(state, len(steps), kind="tool", tool=name, args=args, summary="refused", started_at=started, error=text))
+            steps.append(
+                _step(
+                    state,
+                    len(steps),
+                    kind="tool",
+                    tool=name,
+                    args=args,
+                    summary="refused",
+                    started_at=started,
+                    error=text,
+                )
+            )
             continue
         if key in keys:
             text = f"refused: {name} was already called with exactly these arguments; use that evidence or ask something different"
             replies.append(ToolMessage(text, tool_call_id=call_id, status="error"))
-            steps.append(_step(state, len(steps), kind="tool", tool=name, args=args, summary="refused: repeated call", started_at=started, error=text))
+            steps.append(
+                _step(
+                    state,
+                    len(steps),
+                    kind="tool",
+                    tool=name,
+                    args=args,
+                    summary="refused: repeated call",
+                    started_at=started,
+                    error=text,
+                )
+            )
             continue
         keys.append(key)
         tool_calls += 1
@@ -202,12 +239,24 @@ def act(state: State, rt: Runtime) -> dict[str, Any]:
         text = prompts.render_evidence(ev)
         if ev.images and len(shown) < len(ev.images):
             text += f"\n(only {len(shown)} of {len(ev.images)} images shown: the frame budget is used up)"
-        replies.append(ToolMessage(text, tool_call_id=call_id, status="error" if ev.error else "success"))
+        replies.append(
+            ToolMessage(text, tool_call_id=call_id, status="error" if ev.error else "success")
+        )
         for ref in shown:
             images.append(image_block(rt.toolbox.run_dir / ref.path))
         steps.append(tool_step(state, len(steps), ev, started, time.perf_counter() - t0))
-    budget = prompts.render_budget(max(0, rt.config.max_steps - tool_calls), max(0, rt.config.max_frames_shown - frames_shown))
-    follow = [HumanMessage([{"type": "text", "text": f"Images from the last tool calls. {budget}"}, *images])] if images else [HumanMessage(budget)]
+    budget = prompts.render_budget(
+        max(0, rt.config.max_steps - tool_calls), max(0, rt.config.max_frames_shown - frames_shown)
+    )
+    follow = (
+        [
+            HumanMessage(
+                [{"type": "text", "text": f"Images from the last tool calls. {budget}"}, *images]
+            )
+        ]
+        if images
+        else [HumanMessage(budget)]
+    )
     return {
         "messages": [*replies, *follow],
         "evidence": new_ev,
@@ -233,15 +282,21 @@ def verdict_problems(draft: VerdictDraft, state: State) -> list[str]:
         problems.append(f"confidence must be in [0, 1], got {draft.confidence}")
     unknown = [i for i in draft.evidence_ids if i not in ids]
     if unknown:
-        problems.append(f"evidence ids {unknown} do not exist (known: {', '.join(sorted(ids, key=_id_num))})")
+        problems.append(
+            f"evidence ids {unknown} do not exist (known: {', '.join(sorted(ids, key=_id_num))})"
+        )
     if not draft.evidence_ids:
         problems.append("evidence_ids is empty: cite the evidence the verdict rests on")
     uncited = [i for i in draft.evidence_ids if i in ids and i not in draft.justification]
     if draft.justification.strip() and uncited:
-        problems.append(f"the justification does not cite {', '.join(uncited)}: mention each evidence id it rests on")
+        problems.append(
+            f"the justification does not cite {', '.join(uncited)}: mention each evidence id it rests on"
+        )
     for s in draft.spans:
         if not (0 <= s.start_s < s.end_s <= video.duration_s + 1e-6):
-            problems.append(f"span {s.start_s:.2f}-{s.end_s:.2f} s is not inside the video (0 to {video.duration_s:.2f} s)")
+            problems.append(
+                f"span {s.start_s:.2f}-{s.end_s:.2f} s is not inside the video (0 to {video.duration_s:.2f} s)"
+            )
     w, h = video.resolution_wh
     for b in draft.boxes:
         x = b.xyxy
@@ -256,10 +311,14 @@ def _id_num(i: str) -> int:
     return int(i[1:]) if i[1:].isdigit() else 0
 
 
-def frame_scores(state: State, verdict_spans: list[TimeSpan], is_anomalous: bool | None, confidence: float) -> ScoreCurve | None:
+def frame_scores(
+    state: State, verdict_spans: list[TimeSpan], is_anomalous: bool | None, confidence: float
+) -> ScoreCurve | None:
     """Per-frame scores for benchmarks: the timeline, raised inside confirmed spans and lowered
     inside candidate spans the verdict refuted."""
-    timeline = next((e for e in state.get("evidence", []) if e.id == state.get("timeline_id")), None)
+    timeline = next(
+        (e for e in state.get("evidence", []) if e.id == state.get("timeline_id")), None
+    )
     if timeline is None or timeline.curve is None or not timeline.curve.t_s:
         return None
     t = np.asarray(timeline.curve.t_s)
@@ -273,12 +332,22 @@ def frame_scores(state: State, verdict_spans: list[TimeSpan], is_anomalous: bool
         for sp in timeline.spans:
             inside = (t >= sp.start_s) & (t <= sp.end_s) & ~confirmed
             s[inside] *= 1.0 - 0.5 * confidence
-    return ScoreCurve(t_s=t.tolist(), score=np.clip(s, 0, 1).tolist(), families=timeline.curve.families)
+    return ScoreCurve(
+        t_s=t.tolist(), score=np.clip(s, 0, 1).tolist(), families=timeline.curve.families
+    )
 
 
 def to_verdict(draft: VerdictDraft, state: State, forced: bool = False) -> Verdict:
     spans = [TimeSpan(start_s=s.start_s, end_s=s.end_s) for s in draft.spans]
-    boxes = [Box(t_s=b.t_s, xyxy=tuple(b.xyxy), label=b.label, score=min(1.0, max(0.0, b.score))) for b in draft.boxes]  # type: ignore[arg-type]
+    boxes = [
+        Box(
+            t_s=b.t_s,
+            xyxy=(float(b.xyxy[0]), float(b.xyxy[1]), float(b.xyxy[2]), float(b.xyxy[3])),
+            label=b.label,
+            score=min(1.0, max(0.0, b.score)),
+        )
+        for b in draft.boxes
+    ]
     return Verdict(
         question=state["question"],
         answer=draft.answer,
@@ -303,23 +372,55 @@ def check(state: State, rt: Runtime) -> dict[str, Any]:
     submit = next(c for c in msg.tool_calls if c["name"] == "submit_verdict")
     for c in msg.tool_calls:
         if c is not submit:
-            replies.append(ToolMessage("not run: submit_verdict ends the turn", tool_call_id=c.get("id") or "", status="error"))
+            replies.append(
+                ToolMessage(
+                    "not run: submit_verdict ends the turn",
+                    tool_call_id=c.get("id") or "",
+                    status="error",
+                )
+            )
     try:
         draft = rt.tools["submit_verdict"].invoke(dict(submit["args"]))
         problems = verdict_problems(draft, state)
     except (ValidationError, TypeError, ValueError) as exc:
-        draft, problems = None, [f"the arguments do not fit submit_verdict: {str(exc).splitlines()[0]}"]
+        draft, problems = (
+            None,
+            [f"the arguments do not fit submit_verdict: {str(exc).splitlines()[0]}"],
+        )
     if draft is not None and not problems:
         verdict = to_verdict(draft, state)
         replies.append(ToolMessage("verdict accepted", tool_call_id=submit.get("id") or ""))
         steps = [
-            _step(state, 0, kind="check", tool="submit_verdict", args=dict(submit["args"]), summary="verdict accepted", started_at=started),
+            _step(
+                state,
+                0,
+                kind="check",
+                tool="submit_verdict",
+                args=dict(submit["args"]),
+                summary="verdict accepted",
+                started_at=started,
+            ),
             _step(state, 1, kind="verdict", summary=verdict.answer, started_at=utcnow()),
         ]
         return {"messages": replies, "steps": steps, "verdict": verdict}
     reason = "; ".join(problems)
-    replies.append(ToolMessage(f"verdict rejected: {reason}. Fix it and call submit_verdict again.", tool_call_id=submit.get("id") or "", status="error"))
-    step = _step(state, 0, kind="check", tool="submit_verdict", args=dict(submit["args"]), summary="verdict rejected", started_at=started, error=reason)
+    replies.append(
+        ToolMessage(
+            f"verdict rejected: {reason}. Fix it and call submit_verdict again.",
+            tool_call_id=submit.get("id") or "",
+            status="error",
+        )
+    )
+    step = _step(
+        state,
+        0,
+        kind="check",
+        tool="submit_verdict",
+        args=dict(submit["args"]),
+        summary="verdict rejected",
+        started_at=started,
+        error=reason,
+    )
     return {"messages": replies, "steps": [step], "rejections": int(state.get("rejections", 0)) + 1}
 
 
@@ -332,22 +433,37 @@ def forced_draft(state: State, threshold: float) -> VerdictDraft:
     """
     from vadetective.tools.planner_tools import SpanArg
 
-    timeline = next((e for e in state.get("evidence", []) if e.id == state.get("timeline_id")), None)
+    timeline = next(
+        (e for e in state.get("evidence", []) if e.id == state.get("timeline_id")), None
+    )
     ids = [timeline.id] if timeline is not None else []
     if timeline is None or timeline.curve is None or not timeline.curve.score:
-        return VerdictDraft(answer="Undecided: the video could not be scored.", is_anomalous=None, confidence=0.0,
-                            justification="No usable evidence was gathered.", evidence_ids=[])
+        return VerdictDraft(
+            answer="Undecided: the video could not be scored.",
+            is_anomalous=None,
+            confidence=0.0,
+            justification="No usable evidence was gathered.",
+            evidence_ids=[],
+        )
     peak = max(timeline.curve.score)
     margin = 0.15
     decided: bool | None = None if abs(peak - threshold) < margin else peak >= threshold
-    spans = [SpanArg(start_s=s.start_s, end_s=s.end_s) for s in timeline.spans[:2]] if decided else []
+    spans = (
+        [SpanArg(start_s=s.start_s, end_s=s.end_s) for s in timeline.spans[:2]] if decided else []
+    )
     why = f"the timeline peaks at {peak:.2f} against a threshold of {threshold:.2f} ({timeline.id})"
-    answer = {True: "Probably yes: the anomaly score is high.", False: "Probably not: the anomaly score stays low.", None: "Undecided: the evidence is inconclusive."}[decided]
+    answer = {
+        True: "Probably yes: the anomaly score is high.",
+        False: "Probably not: the anomaly score stays low.",
+        None: "Undecided: the evidence is inconclusive.",
+    }[decided]
     return VerdictDraft(
         answer=answer,
         is_anomalous=decided,
         confidence=round(min(1.0, abs(peak - threshold) + 0.5), 3) if decided is not None else 0.5,
-        category=str(timeline.facts.get("dominant_family")) if decided and timeline.facts.get("dominant_family") else None,
+        category=str(timeline.facts.get("dominant_family"))
+        if decided and timeline.facts.get("dominant_family")
+        else None,
         spans=spans,
         justification=f"Forced when the planner's budget ran out: {why}.",
         evidence_ids=ids,
@@ -361,5 +477,14 @@ def force(state: State, rt: Runtime) -> dict[str, Any]:
     why = state.get("planner_error") or "budget used up"
     return {
         "verdict": verdict,
-        "steps": [_step(state, 0, kind="verdict", summary=f"forced ({why}): {verdict.answer}", started_at=utcnow(), error=state.get("planner_error"))],
+        "steps": [
+            _step(
+                state,
+                0,
+                kind="verdict",
+                summary=f"forced ({why}): {verdict.answer}",
+                started_at=utcnow(),
+                error=state.get("planner_error"),
+            )
+        ],
     }

@@ -16,17 +16,36 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_wheel_installs_only_the_vadetective_package(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         cwd=tmp_path,
     )
     (wheel,) = tmp_path.glob("vadetective-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
-    assert top == {"vadetective", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    assert top == {
+        "vadetective",
+        f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
+    }
     for forbidden in ("agent", "tools", "graphs", "tests"):
         assert forbidden not in top
-    for needed in ("vadetective/agent/types.py", "vadetective/tools/toolbox.py", "vadetective/graphs/detective.py", "vadetective/agent/cli.py"):
+    for needed in (
+        "vadetective/agent/types.py",
+        "vadetective/tools/toolbox.py",
+        "vadetective/graphs/detective.py",
+        "vadetective/agent/cli.py",
+    ):
         assert needed in names, f"{needed} missing from the wheel"
     assert not any(n.startswith("vadetective/tests") for n in names)
 
@@ -37,7 +56,9 @@ def test_exactly_one_opencv_distribution_and_cv2_imports() -> None:
         for d in metadata.distributions()
         if d.metadata["Name"] and d.metadata["Name"].lower().startswith("opencv")
     }
-    assert len(flavours) == 1, f"more than one OpenCV distribution shares the cv2 folder: {sorted(flavours)}"
+    assert len(flavours) == 1, (
+        f"more than one OpenCV distribution shares the cv2 folder: {sorted(flavours)}"
+    )
     import cv2
 
     assert int(cv2.__version__.split(".")[0]) >= 4
@@ -53,7 +74,9 @@ def test_import_is_light() -> None:
         "heavy = [m for m in ('torch', 'transformers', 'ultralytics', 'groundingdino', 'cv2', 'langchain_openai') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"importing vadetective pulled in heavy modules: {out}"
 
 

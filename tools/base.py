@@ -155,6 +155,8 @@ def spans_from_curve(
         end = float(t[b]) + step / 2
         if end - start < min_len_s:
             continue
-        out.append(TimeSpan(start_s=start, end_s=end, score=float(np.clip(s[a : b + 1].mean(), 0, 1))))
+        out.append(
+            TimeSpan(start_s=start, end_s=end, score=float(np.clip(s[a : b + 1].mean(), 0, 1)))
+        )
     out.sort(key=lambda sp: -(sp.score or 0.0))
     return out[:top_k] if top_k else out

@@ -13,7 +13,6 @@ second question reuses decoded frames, score curves (also cached on disk) and lo
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,13 @@ from vadetective.agent.config import Config
 from vadetective.agent.errors import VadetectiveError
 from vadetective.agent.io import atomic_write_bytes, sha256_bytes
 from vadetective.agent.types import Box, Evidence, ImageRef, ScoreCurve, TimeSpan
-from vadetective.tools.base import FrameSource, Grounder, Inspector, TemporalScorer, spans_from_curve
+from vadetective.tools.base import (
+    FrameSource,
+    Grounder,
+    Inspector,
+    TemporalScorer,
+    spans_from_curve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,9 @@ class Backends:
             ("inspector", self._inspector),
         ):
             if backend is not None:
-                out[role] = f"{backend.name}:{backend.model_id}" if backend.model_id else backend.name
+                out[role] = (
+                    f"{backend.name}:{backend.model_id}" if backend.model_id else backend.name
+                )
         return out
 
 
@@ -83,7 +90,7 @@ def gaussian_smooth(values: np.ndarray, sigma_samples: float) -> np.ndarray:
     """Gaussian smoothing with edge padding; ``sigma_samples <= 0`` returns the input."""
     if sigma_samples <= 0 or values.size < 3:
         return values.astype(float)
-    radius = max(1, int(round(3 * sigma_samples)))
+    radius = max(1, round(3 * sigma_samples))
     x = np.arange(-radius, radius + 1, dtype=float)
     kernel = np.exp(-0.5 * (x / sigma_samples) ** 2)
     kernel /= kernel.sum()
@@ -132,11 +139,15 @@ class Toolbox:
             log.info("tool %s failed: %s", tool, exc)
             return Evidence(id="", tool=tool, args=args, summary=f"{tool} failed", error=str(exc))
 
-    def save_image(self, rgb: np.ndarray, kind: str, t_s: float | None, boxes: Sequence[Box] = ()) -> ImageRef:
+    def save_image(
+        self, rgb: np.ndarray, kind: str, t_s: float | None, boxes: Sequence[Box] = ()
+    ) -> ImageRef:
         """Write an RGB image once as JPEG under the run folder; return its reference."""
         import cv2
 
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88]
+        )
         if not ok:
             raise RuntimeError("could not encode a frame as JPEG")
         data = buf.tobytes()
@@ -167,7 +178,9 @@ class Toolbox:
         scorer = self._b.scorer
         idx = indices_at_fps(self.source, self.config.sample_fps)
         t_s = [float(t) for t in self.source.timestamps[idx]]
-        cache = ArrayCache(Path(self.config.cache_dir) / "arrays" if self.config.cache_dir else None)
+        cache = ArrayCache(
+            Path(self.config.cache_dir) / "arrays" if self.config.cache_dir else None
+        )
         key = cache.key(
             kind="timeline",
             video=self.source.info.content_hash,
@@ -180,7 +193,9 @@ class Toolbox:
         hit = cache.get(key)
         if hit is not None and "t_s" in hit and len(hit["t_s"]) == len(t_s):
             families = {k[4:]: hit[k].tolist() for k in hit if k.startswith("fam_")}
-            raw = ScoreCurve(t_s=hit["t_s"].tolist(), score=hit["score"].tolist(), families=families)
+            raw = ScoreCurve(
+                t_s=hit["t_s"].tolist(), score=hit["score"].tolist(), families=families
+            )
         else:
             raw = scorer.score(self.source, t_s, phrases=list(key_phrases) or None).curve
             arrays = {"t_s": np.asarray(raw.t_s), "score": np.asarray(raw.score)}
@@ -191,7 +206,10 @@ class Toolbox:
         smooth = ScoreCurve(
             t_s=raw.t_s,
             score=np.clip(gaussian_smooth(np.asarray(raw.score), sigma), 0, 1).tolist(),
-            families={k: np.clip(gaussian_smooth(np.asarray(v), sigma), 0, 1).tolist() for k, v in raw.families.items()},
+            families={
+                k: np.clip(gaussian_smooth(np.asarray(v), sigma), 0, 1).tolist()
+                for k, v in raw.families.items()
+            },
         )
         self._curves[mem_key] = (raw, smooth, scorer.model_id)
         return self._curves[mem_key]
@@ -213,7 +231,10 @@ class Toolbox:
             span = TimeSpan(start_s=start_s, end_s=max(end_s, start_s + 1e-3))
             idx = indices_in_span(self.source, span, count)
             batch = self.source.read([int(i) for i in idx], max_side=self.config.max_side)
-            refs = [self.save_image(f, "frame", float(t)) for f, t in zip(batch.frames, batch.t_s, strict=True)]
+            refs = [
+                self.save_image(f, "frame", float(t))
+                for f, t in zip(batch.frames, batch.t_s, strict=True)
+            ]
             times = ", ".join(f"{float(t):.1f}" for t in batch.t_s)
             return Evidence(
                 id="",
@@ -234,11 +255,17 @@ class Toolbox:
         top_k: int = 3,
     ) -> Evidence:
         """Anomaly score per sampled frame, a smoothed curve and the top candidate spans."""
-        args: dict[str, Any] = {"phrases": list(phrases) if phrases else None, "start_s": start_s, "end_s": end_s}
+        args: dict[str, Any] = {
+            "phrases": list(phrases) if phrases else None,
+            "start_s": start_s,
+            "end_s": end_s,
+        }
 
         def body() -> Evidence:
             if phrases is not None and not [p for p in phrases if p.strip()]:
-                raise ValueError("phrases is empty: pass at least one description, or omit it to use the built-in prompt bank")
+                raise ValueError(
+                    "phrases is empty: pass at least one description, or omit it to use the built-in prompt bank"
+                )
             lo = 0.0 if start_s is None else start_s
             hi = self.duration_s if end_s is None else end_s
             self._check_time("start_s", lo)
@@ -265,7 +292,10 @@ class Toolbox:
                 "median_score": float(np.median(curve.score)) if curve.score else 0.0,
                 "dominant_family": fam,
             }
-            span_txt = "; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s (mean {s.score:.2f})" for s in spans) or "none"
+            span_txt = (
+                "; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s (mean {s.score:.2f})" for s in spans)
+                or "none"
+            )
             return Evidence(
                 id="",
                 tool="score_timeline",
@@ -293,7 +323,8 @@ class Toolbox:
             boxes = [b.clipped(res) for b in boxes]
             self._grounded.extend(boxes)
             desc = "; ".join(
-                f"{b.label or '?'} {b.score:.2f} at [{', '.join(f'{v:.0f}' for v in b.xyxy)}]" for b in boxes[:6]
+                f"{b.label or '?'} {b.score:.2f} at [{', '.join(f'{v:.0f}' for v in b.xyxy)}]"
+                for b in boxes[:6]
             )
             return Evidence(
                 id="",
@@ -312,15 +343,32 @@ class Toolbox:
         def body() -> Evidence:
             self._check_time("t_s", t_s)
             if len(box_xyxy) != 4:
-                raise ValueError(f"box_xyxy must have 4 numbers (x1, y1, x2, y2), got {len(box_xyxy)}")
-            box = Box(t_s=t_s, xyxy=(float(box_xyxy[0]), float(box_xyxy[1]), float(box_xyxy[2]), float(box_xyxy[3])), label=self._label_of(t_s, box_xyxy))
+                raise ValueError(
+                    f"box_xyxy must have 4 numbers (x1, y1, x2, y2), got {len(box_xyxy)}"
+                )
+            box = Box(
+                t_s=t_s,
+                xyxy=(
+                    float(box_xyxy[0]),
+                    float(box_xyxy[1]),
+                    float(box_xyxy[2]),
+                    float(box_xyxy[3]),
+                ),
+                label=self._label_of(t_s, box_xyxy),
+            )
             w, h = self.source.info.resolution_wh
             if not box.inside((w, h), tolerance_px=2.0):
-                raise ValueError(f"box {list(box_xyxy)} lies outside the {w}x{h} frame: use pixel coordinates of the frame")
+                raise ValueError(
+                    f"box {list(box_xyxy)} lies outside the {w}x{h} frame: use pixel coordinates of the frame"
+                )
             if not question.strip():
                 raise ValueError("question is empty: ask something specific about the box")
             result = self._b.inspector.inspect(self.source, t_s, box, question)
-            images = [self.save_image(result.crop, "crop", t_s, [box])] if result.crop is not None else []
+            images = (
+                [self.save_image(result.crop, "crop", t_s, [box])]
+                if result.crop is not None
+                else []
+            )
             facts = dict(result.facts)
             if result.confidence is not None:
                 facts.setdefault("answer_confidence", round(float(result.confidence), 4))
@@ -339,7 +387,9 @@ class Toolbox:
     def _label_of(self, t_s: float, xyxy: Sequence[float]) -> str:
         """The label a grounding call gave this box, if one did (else empty)."""
         for box in self._grounded:
-            if abs(box.t_s - t_s) < 0.05 and all(abs(a - b) < 1.0 for a, b in zip(box.xyxy, xyxy, strict=False)):
+            if abs(box.t_s - t_s) < 0.05 and all(
+                abs(a - b) < 1.0 for a, b in zip(box.xyxy, xyxy, strict=False)
+            ):
                 return box.label
         return ""
 

@@ -44,18 +44,17 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-if TYPE_CHECKING:
-    from vadetective.agent.config import Config, profile_config
-    from vadetective.agent.types import (
-        Box,
-        Evidence,
-        ScoreCurve,
-        TimeSpan,
-        Trace,
-        TraceStep,
-        Verdict,
-        VideoInfo,
-    )
+if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports lazily
+    from vadetective.agent.config import Config as Config
+    from vadetective.agent.config import profile_config as profile_config
+    from vadetective.agent.types import Box as Box
+    from vadetective.agent.types import Evidence as Evidence
+    from vadetective.agent.types import ScoreCurve as ScoreCurve
+    from vadetective.agent.types import TimeSpan as TimeSpan
+    from vadetective.agent.types import Trace as Trace
+    from vadetective.agent.types import TraceStep as TraceStep
+    from vadetective.agent.types import Verdict as Verdict
+    from vadetective.agent.types import VideoInfo as VideoInfo
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,9 @@ class Planner(Protocol):
     name: str
     model_id: str
 
-    def decide(self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool) -> AIMessage:
+    def decide(
+        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+    ) -> AIMessage:
         """The next action. ``final`` means only ``submit_verdict`` is allowed now."""
         ...
 
@@ -67,14 +69,20 @@ class ChatPlanner:
     def __init__(self, model: BaseChatModel, name: str = "chat", model_id: str = "") -> None:
         self.model = model
         self.name = name
-        self.model_id = model_id or str(getattr(model, "model_name", "") or getattr(model, "model", "") or type(model).__name__)
+        self.model_id = model_id or str(
+            getattr(model, "model_name", "") or getattr(model, "model", "") or type(model).__name__
+        )
 
-    def decide(self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool) -> AIMessage:
+    def decide(
+        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+    ) -> AIMessage:
         allowed = [t for t in tools if t.name == "submit_verdict"] if final else list(tools)
         bound = self.model.bind_tools(allowed)
         result = bound.invoke(inline_images(state.get("messages", [])))
         if not isinstance(result, AIMessage):
-            raise TypeError(f"the planner model returned {type(result).__name__}, expected an AIMessage")
+            raise TypeError(
+                f"the planner model returned {type(result).__name__}, expected an AIMessage"
+            )
         return result
 
 
@@ -88,10 +96,14 @@ def build_planner(config: Config) -> Planner:
     if name == "local":
         from vadetective.graphs.planners.local import LocalVLMChatModel
 
-        return ChatPlanner(LocalVLMChatModel.from_config(config), name="local", model_id=config.model_id("vlm"))
+        return ChatPlanner(
+            LocalVLMChatModel.from_config(config), name="local", model_id=config.model_id("vlm")
+        )
     if name == "server":
         from vadetective.graphs.planners.server import build_server_planner
 
         model = build_server_planner(config.server)
         return ChatPlanner(model, name="server", model_id=config.server.model or "")
-    raise ConfigError(f"unknown planner {name!r}: choose rules, local or server (or pass a chat model)")
+    raise ConfigError(
+        f"unknown planner {name!r}: choose rules, local or server (or pass a chat model)"
+    )

@@ -106,7 +106,13 @@ def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
         if static >= STATIC_PERSON_S:
             hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
         elif speed is not None and speed <= LINGER_SPEED_RATIO and tracked >= LINGER_TRACKED_S:
-            hits.append((1.05, "loitering", f"lingered almost in place ({speed:.1f}x the typical speed over {tracked:.1f} s)"))
+            hits.append(
+                (
+                    1.05,
+                    "loitering",
+                    f"lingered almost in place ({speed:.1f}x the typical speed over {tracked:.1f} s)",
+                )
+            )
     if f.get("appeared_suddenly") and label != "object":
         hits.append((1.2, "sudden appearance", "appeared suddenly in the middle of the scene"))
     if f.get("against_flow"):
@@ -497,11 +503,12 @@ def _family_in(timeline: Evidence, span: TimeSpan) -> str | None:
     """The family whose curve is highest inside ``span`` (None without family curves)."""
     if timeline.curve is None or not timeline.curve.families:
         return None
+    families = timeline.curve.families
     t = np.asarray(timeline.curve.t_s)
     inside = (t >= span.start_s) & (t <= span.end_s)
     if not inside.any():
         return None
-    return max(timeline.curve.families, key=lambda k: float(np.asarray(timeline.curve.families[k])[inside].max()))  # type: ignore[union-attr]
+    return max(families, key=lambda k: float(np.asarray(families[k])[inside].max()))
 
 
 def _peak(timeline: Evidence, span: TimeSpan) -> tuple[float, float]:

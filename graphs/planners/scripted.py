@@ -52,7 +52,10 @@ class ScriptedChatModel(BaseChatModel):
                 msg = action
             else:
                 tool, args = action
-                msg = AIMessage(content=f"calling {tool}", tool_calls=[{"name": tool, "args": args, "id": f"call_{n}"}])
+                msg = AIMessage(
+                    content=f"calling {tool}",
+                    tool_calls=[{"name": tool, "args": args, "id": f"call_{n}"}],
+                )
         else:
             msg = AIMessage(content="I have nothing more to do.")
         return ChatResult(generations=[ChatGeneration(message=msg)])

@@ -29,7 +29,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, kind in enumerate(KINDS):
         truth = generate_scene(root / "videos", kind=kind, seed=i, duration_s=8.0)
         rel = Path(truth.video_path).relative_to(root)
-        lines.append({"path": str(rel), "label": kind, "spans": [[s.start_s, s.end_s] for s in truth.spans]})
+        lines.append(
+            {"path": str(rel), "label": kind, "spans": [[s.start_s, s.end_s] for s in truth.spans]}
+        )
     (root / "videos" / "broken.mp4").write_text("this is not a video\n" * 20)
     lines.append({"path": "videos/broken.mp4", "label": "normal", "spans": []})
     (root / "manifest.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
@@ -55,7 +57,11 @@ def test_batch_writes_results_survives_a_bad_video_and_resumes(suite: Path, tmp_
     assert list(failures) == ["broken"] and "not a video" in failures["broken"]
     run = json.loads((out / "run.json").read_text())
     assert run["dataset"]["kind"] == "manifest" and run["profile"] == "classical"
-    assert run["config"]["scorer"] == "motion" and "system" in run["prompts"] and "python" in run["versions"]
+    assert (
+        run["config"]["scorer"] == "motion"
+        and "system" in run["prompts"]
+        and "python" in run["versions"]
+    )
     for vid in results:
         assert (out / "traces" / vid / "trace.json").exists()
 
@@ -94,13 +100,26 @@ def test_process_pool_gives_the_same_results(suite: Path, tmp_path: Path) -> Non
     pooled = run_dataset(ds, tmp_path / "pool", profile="classical", graph="chain", workers=2)
     assert (pooled.done, pooled.failed) == (serial.done, serial.failed) == (3, 1)
     a, b = _results(tmp_path / "serial"), _results(tmp_path / "pool")
-    assert {k: v["verdict"]["is_anomalous"] for k, v in a.items()} == {k: v["verdict"]["is_anomalous"] for k, v in b.items()}
+    assert {k: v["verdict"]["is_anomalous"] for k, v in a.items()} == {
+        k: v["verdict"]["is_anomalous"] for k, v in b.items()
+    }
 
 
 @pytest.mark.slow
 def test_kill_9_mid_batch_loses_nothing(suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "vadetective", "batch", "manifest", str(suite), "--out", str(out), "--profile", "classical"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vadetective",
+        "batch",
+        "manifest",
+        str(suite),
+        "--out",
+        str(out),
+        "--profile",
+        "classical",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((out / "results").glob("*.json")):
@@ -122,7 +141,9 @@ def test_ray_engine_on_a_local_two_cpu_instance(suite: Path, tmp_path: Path) -> 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         ds = load_dataset("manifest", suite)
-        summary = run_dataset(ds, tmp_path / "ray", profile="classical", graph="chain", engine="ray", workers=2)
+        summary = run_dataset(
+            ds, tmp_path / "ray", profile="classical", graph="chain", engine="ray", workers=2
+        )
     finally:
         ray.shutdown()
     assert (summary.done, summary.failed) == (3, 1)

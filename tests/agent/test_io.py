@@ -34,7 +34,9 @@ def test_content_hash_reads_chunks_and_sees_changes(tmp_path: Path) -> None:
     assert content_hash(small) != content_hash(big)
 
 
-def test_cache_root_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_root_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VADETECTIVE_CACHE_DIR", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
     monkeypatch.delenv("VADETECTIVE_CACHE_DIR")

@@ -34,7 +34,13 @@ from vadetective.agent.types import (
     ],
 )
 def test_timespan_rejects(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        ValidationError,
+        match=message.replace("(", r"\(")
+        .replace(")", r"\)")
+        .replace("[", r"\[")
+        .replace("]", r"\]"),
+    ):
         TimeSpan(**kwargs)
 
 
@@ -92,7 +98,10 @@ def test_box_inside_and_clip() -> None:
         ({"t_s": [0, 1], "score": [0.5]}, "score has 1 values but t_s has 2"),
         ({"t_s": [1, 0], "score": [0.5, 0.5]}, "non-decreasing"),
         ({"t_s": [0, 1], "score": [0.5, 1.2]}, "must lie in \\[0, 1\\]"),
-        ({"t_s": [0, 1], "score": [0.5, 0.2], "families": {"speed": [0.1]}}, "family 'speed' has 1 values"),
+        (
+            {"t_s": [0, 1], "score": [0.5, 0.2], "families": {"speed": [0.1]}},
+            "family 'speed' has 1 values",
+        ),
     ],
 )
 def test_scorecurve_rejects(kwargs: dict, message: str) -> None:
@@ -114,7 +123,14 @@ def test_scorecurve_interpolates() -> None:
     ],
 )
 def test_videoinfo_rejects(kwargs: dict, message: str) -> None:
-    base = {"path": "a.mp4", "fps": 25.0, "frame_count": 10, "duration_s": 0.4, "resolution_wh": (64, 48), "content_hash": "x"}
+    base = {
+        "path": "a.mp4",
+        "fps": 25.0,
+        "frame_count": 10,
+        "duration_s": 0.4,
+        "resolution_wh": (64, 48),
+        "content_hash": "x",
+    }
     with pytest.raises(ValidationError, match=message):
         VideoInfo(**{**base, **kwargs})
 
@@ -131,7 +147,18 @@ def test_verdict_json_has_the_fields_consumers_rely_on() -> None:
         frame_scores=ScoreCurve(t_s=[0, 1], score=[0.1, 0.9]),
     )
     data = json.loads(v.model_dump_json())
-    for key in ("question", "answer", "is_anomalous", "confidence", "category", "spans", "boxes", "justification", "evidence_ids", "frame_scores"):
+    for key in (
+        "question",
+        "answer",
+        "is_anomalous",
+        "confidence",
+        "category",
+        "spans",
+        "boxes",
+        "justification",
+        "evidence_ids",
+        "frame_scores",
+    ):
         assert key in data
     assert data["is_anomalous"] is None
     assert data["spans"][0]["start_s"] == 1 and data["spans"][0]["end_s"] == 2
@@ -143,14 +170,42 @@ def test_verdict_json_has_the_fields_consumers_rely_on() -> None:
 
 def _trace() -> Trace:
     t0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
-    img = ImageRef(path="frames/abc.jpg", sha256="ab" * 32, kind="frame", t_s=1.0, boxes=[Box(t_s=1.0, xyxy=(1, 1, 5, 5))])
-    ev = Evidence(id="E1", tool="sample_frames", args={"start_s": 0.0, "end_s": 2.0, "count": 1}, summary="1 frame", images=[img], facts={"x": 1.5, "y": None})
+    img = ImageRef(
+        path="frames/abc.jpg",
+        sha256="ab" * 32,
+        kind="frame",
+        t_s=1.0,
+        boxes=[Box(t_s=1.0, xyxy=(1, 1, 5, 5))],
+    )
+    ev = Evidence(
+        id="E1",
+        tool="sample_frames",
+        args={"start_s": 0.0, "end_s": 2.0, "count": 1},
+        summary="1 frame",
+        images=[img],
+        facts={"x": 1.5, "y": None},
+    )
     steps = [
         TraceStep(index=0, kind="perceive", tool="score_timeline", started_at=t0, duration_s=0.1),
-        TraceStep(index=1, kind="tool", tool="sample_frames", args=ev.args, summary=ev.summary, evidence_id="E1", images=[img], started_at=t0),
+        TraceStep(
+            index=1,
+            kind="tool",
+            tool="sample_frames",
+            args=ev.args,
+            summary=ev.summary,
+            evidence_id="E1",
+            images=[img],
+            started_at=t0,
+        ),
     ]
-    return Trace(question="q?", steps=steps, evidence=[ev], cost=Cost(planner_calls=1, tool_calls=2), started_at=t0,
-                 verdict=Verdict(question="q?", answer="a", is_anomalous=False, evidence_ids=["E1"]))
+    return Trace(
+        question="q?",
+        steps=steps,
+        evidence=[ev],
+        cost=Cost(planner_calls=1, tool_calls=2),
+        started_at=t0,
+        verdict=Verdict(question="q?", answer="a", is_anomalous=False, evidence_ids=["E1"]),
+    )
 
 
 def test_trace_round_trip_is_exact(tmp_path: Path) -> None:

@@ -14,7 +14,12 @@ import pytest
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "vadetective", *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=env
+        [sys.executable, "-m", "vadetective", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env=env,
     )
 
 
@@ -25,18 +30,32 @@ def test_version() -> None:
     assert r.returncode == 0 and r.stdout.strip() == f"vadetective {vadetective.__version__}"
 
 
+def _bad_input(kind: str, folder: Path) -> Path:
+    if kind == "missing":
+        return folder / "missing.mp4"
+    if kind == "directory":
+        return folder
+    target = folder / f"{kind}.mp4"
+    if kind == "empty":
+        target.write_bytes(b"")
+    else:
+        target.write_text("hello, this is not a video\n" * 50)
+    return target
+
+
 @pytest.mark.parametrize(
-    ("make", "fragment"),
+    ("kind", "fragment"),
     [
-        (lambda d: d / "missing.mp4", "does not exist"),
-        (lambda d: d, "is a folder, not a video file"),
-        (lambda d: (d / "empty.mp4").write_bytes(b"") and d / "empty.mp4" or d / "empty.mp4", "empty"),
-        (lambda d: (d / "notes.mp4").write_text("hello, this is not a video\n" * 50) and d / "notes.mp4" or d / "notes.mp4", "not a video"),
+        ("missing", "does not exist"),
+        ("directory", "is a folder, not a video file"),
+        ("empty", "empty"),
+        ("text-file", "not a video"),
     ],
-    ids=["missing", "directory", "empty", "text-file"],
 )
-def test_analyze_bad_input_exits_2_with_one_sentence(tmp_path: Path, make, fragment: str) -> None:
-    target = make(tmp_path)
+def test_analyze_bad_input_exits_2_with_one_sentence(
+    tmp_path: Path, kind: str, fragment: str
+) -> None:
+    target = _bad_input(kind, tmp_path)
     r = run_cli("analyze", str(target), "--profile", "classical", "--out", str(tmp_path / "out"))
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: "), r.stderr
@@ -46,7 +65,11 @@ def test_analyze_bad_input_exits_2_with_one_sentence(tmp_path: Path, make, fragm
 
 def test_unknown_profile_exits_2(tmp_path: Path, small_clip: Path) -> None:
     r = run_cli("analyze", str(small_clip), "--profile", "gpu-please", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown profile 'gpu-please'" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and "unknown profile 'gpu-please'" in r.stderr
+        and "Traceback" not in r.stderr
+    )
 
 
 def test_report_on_a_bad_trace_exits_2(tmp_path: Path) -> None:

@@ -45,11 +45,16 @@ class FakeScorer:
         self.calls = 0
         self.peak = peak
 
-    def score(self, source: FrameSource, t_s: Sequence[float], phrases: Sequence[str] | None = None) -> ScoreResult:
+    def score(
+        self, source: FrameSource, t_s: Sequence[float], phrases: Sequence[str] | None = None
+    ) -> ScoreResult:
         self.calls += 1
         t = np.asarray(t_s, dtype=float)
         s = np.where((t >= 4.0) & (t <= 6.0), self.peak, 0.1)
-        return ScoreResult(curve=ScoreCurve(t_s=t.tolist(), score=s.tolist(), families={"speed": s.tolist()}), model_id="fake")
+        return ScoreResult(
+            curve=ScoreCurve(t_s=t.tolist(), score=s.tolist(), families={"speed": s.tolist()}),
+            model_id="fake",
+        )
 
 
 class FakeGrounder:
@@ -73,17 +78,25 @@ class FakeInspector:
 
     def inspect(self, source: FrameSource, t_s: float, box: Box, question: str) -> Inspection:
         crop = np.zeros((32, 32, 3), np.uint8)
-        return Inspection(answer=f"it moves at {self.speed_ratio}x the typical speed", facts={"label": "person", "speed_vs_typical": self.speed_ratio, "moving": True}, crop=crop)
+        return Inspection(
+            answer=f"it moves at {self.speed_ratio}x the typical speed",
+            facts={"label": "person", "speed_vs_typical": self.speed_ratio, "moving": True},
+            crop=crop,
+        )
 
 
 @pytest.fixture
 def config() -> Config:
-    return Config(profile="classical", max_steps=8, max_planner_calls=10, max_frames_shown=12, sample_fps=2.0)
+    return Config(
+        profile="classical", max_steps=8, max_planner_calls=10, max_frames_shown=12, sample_fps=2.0
+    )
 
 
 @pytest.fixture
 def fakes(config: Config) -> Backends:
-    return Backends(config, _scorer=FakeScorer(), _grounder=FakeGrounder(), _inspector=FakeInspector())
+    return Backends(
+        config, _scorer=FakeScorer(), _grounder=FakeGrounder(), _inspector=FakeInspector()
+    )
 
 
 class Fakes:
@@ -97,7 +110,12 @@ class Fakes:
         self.config = config
 
     def backends(self, peak: float = 0.9) -> Backends:
-        return Backends(self.config, _scorer=FakeScorer(peak), _grounder=FakeGrounder(), _inspector=FakeInspector())
+        return Backends(
+            self.config,
+            _scorer=FakeScorer(peak),
+            _grounder=FakeGrounder(),
+            _inspector=FakeInspector(),
+        )
 
 
 @pytest.fixture

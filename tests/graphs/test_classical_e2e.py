@@ -13,7 +13,6 @@ import pytest
 from vadetective.agent.session import Detective
 from vadetective.agent.synth import ANOMALY_KINDS, SceneTruth, generate_scene
 
-
 EXPECTED_CATEGORY = {
     "sprint": "running",
     "fall": "fall",
@@ -39,7 +38,9 @@ def _box_iou(verdict_boxes: list, truth: SceneTruth) -> float:
 def outcomes(tmp_path_factory: pytest.TempPathFactory, figures: dict) -> dict[str, tuple]:
     root = tmp_path_factory.mktemp("classical-e2e")
     rows: dict[str, tuple] = {}
-    table = figures.setdefault("classical profile, detective graph, seed 0 (kind: anomalous conf tIoU boxIoU category)", [])
+    table = figures.setdefault(
+        "classical profile, detective graph, seed 0 (kind: anomalous conf tIoU boxIoU category)", []
+    )
     for kind in (*ANOMALY_KINDS, "normal"):
         truth = generate_scene(root / kind, kind=kind, seed=0, duration_s=20.0)
         with Detective(truth.video_path, profile="classical", out=root / f"{kind}-out") as d:
@@ -47,7 +48,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, figures: dict) -> dict[st
         tiou = max((s.tiou(t) for s in v.spans for t in truth.spans), default=0.0)
         biou = _box_iou(v.boxes, truth)
         rows[kind] = (v, tiou, biou)
-        table.append(f"{kind:<18} {v.is_anomalous!s:<6} {v.confidence:.2f} {tiou:.2f} {biou:.2f} {v.category}")
+        table.append(
+            f"{kind:<18} {v.is_anomalous!s:<6} {v.confidence:.2f} {tiou:.2f} {biou:.2f} {v.category}"
+        )
     return rows
 
 
@@ -70,7 +73,9 @@ def test_every_anomaly_kind_is_found_when_and_where(outcomes: dict[str, tuple]) 
 @pytest.mark.slow
 def test_a_normal_scene_is_not_flagged(outcomes: dict[str, tuple]) -> None:
     normal = outcomes["normal"][0]
-    anomalous_conf = [outcomes[k][0].confidence for k in ANOMALY_KINDS if outcomes[k][0].is_anomalous]
+    anomalous_conf = [
+        outcomes[k][0].confidence for k in ANOMALY_KINDS if outcomes[k][0].is_anomalous
+    ]
     assert normal.is_anomalous is False or normal.confidence < min(anomalous_conf) - 0.1
     assert normal.spans == [] or normal.is_anomalous is not True
 
