@@ -340,17 +340,42 @@ def batch(
 @friendly_errors
 def eval_cmd(
     run_dir: Path = typer.Argument(..., help="A run folder written by `vadetective batch`."),
-    dataset: list[str] | None = typer.Option(
-        None, "--dataset", help="KIND ROOT of the ground truth (default: from run.json)."
+    dataset: tuple[str, str] | None = typer.Option(
+        None, "--dataset", help="KIND ROOT of the ground truth (default: the dataset in run.json)."
     ),
     annotations: Path | None = typer.Option(
         None, "--annotations", help="The official annotation file, if not under ROOT."
     ),
+    protocol: str = typer.Option(
+        "interpolate",
+        "--protocol",
+        help="interpolate (frame scores to every frame) or snippet (16-frame snippets, UCF-Crime).",
+    ),
+    smoothing: str = typer.Option("none", "--smoothing", help="none, gaussian or mean."),
+    smoothing_size: float = typer.Option(
+        0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
+    ),
 ) -> None:
     """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
-    from vadetective.agent.evaluate import evaluate_run_cli
+    from pydantic import ValidationError
 
-    evaluate_run_cli(run_dir, dataset=dataset, annotations=annotations, console=out_console)
+    from vadetective.agent.evaluate import EvalProtocol, evaluate_run_cli
+    from vadetective.agent.metrics import Smoothing
+
+    try:
+        chosen = EvalProtocol(
+            expansion=protocol,  # type: ignore[arg-type]
+            smoothing=Smoothing(method=smoothing, size=smoothing_size),  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        raise _fail(f"invalid evaluation protocol: {exc.errors()[0]['msg']}") from None
+    evaluate_run_cli(
+        run_dir,
+        dataset=list(dataset) if dataset else None,
+        annotations=annotations,
+        console=out_console,
+        protocol=chosen,
+    )
 
 
 # --------------------------------------------------------------------------- models

@@ -102,3 +102,25 @@ def test_analyze_classical_end_to_end_json(tmp_path: Path, sprint_scene: Path) -
         assert (out / name).exists(), name
     trace = json.loads((out / "trace.json").read_text())
     assert trace["steps"][0]["tool"] == "score_timeline"
+
+
+@pytest.mark.slow
+def test_batch_then_eval_on_a_generated_suite(tmp_path: Path) -> None:
+    from vadetective.agent.synth import generate_suite
+
+    generate_suite(tmp_path / "suite", kinds=("sprint", "normal"), seeds=(0,), duration_s=8.0)
+    run = tmp_path / "run"
+    r = run_cli(
+        "batch", "manifest", str(tmp_path / "suite"), "--out", str(run), "--profile", "classical"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "done 2," in " ".join(r.stdout.split())
+    r = run_cli("eval", str(run), "--smoothing", "gaussian", "--smoothing-size", "2")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.5 < metrics["frame_auc"] <= 1.0
+    assert "AUC" in r.stdout
+    r = run_cli("eval", str(run), "--smoothing", "median", "--smoothing-size", "2")
+    assert r.returncode == 2 and "invalid evaluation protocol" in r.stderr
+    r = run_cli("eval", str(run), "--dataset", "manifest", str(tmp_path / "suite"))
+    assert r.returncode == 0, r.stderr
