@@ -1,4 +1,5 @@
-"""The report's timeline plot: score curves and spans on one time axis, as inline SVG.
+"""The timeline plot: score curves and spans on one time axis, as inline SVG for the report
+(``timeline_svg``) and on a notebook figure (``draw_timeline``, used by ``views``).
 
 Drawn on a bare ``matplotlib.figure.Figure`` (never pyplot), so no global figure state is
 created or leaked between calls, whatever backend the user's session has selected.
@@ -9,8 +10,13 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vadetective.agent.types import Evidence, ScoreCurve, TimeSpan, Trace
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: Colours shared by the plot and the page's legend chips.
 COLORS = {
@@ -112,11 +118,8 @@ def timeline_data(trace: Trace, truth: list[TimeSpan]) -> TimelineData:
 
 
 def timeline_svg(data: TimelineData) -> str | None:
-    """Draw the timeline as an inline ``<svg>`` element (no XML prolog, no metadata).
-
-    The upper panel holds the anomaly score (thick), its per-family curves (thin), other score
-    evidence (dotted) and the verdict's per-frame scores (dashed), with verdict spans shaded;
-    the lower panel has one lane each for ground truth, the verdict and the candidate spans.
+    """Draw the timeline (``draw_timeline``) as an inline ``<svg>`` element (no XML prolog, no
+    metadata).
 
     Args:
         data: From ``timeline_data``.
@@ -129,41 +132,50 @@ def timeline_svg(data: TimelineData) -> str | None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11.0, 3.9), dpi=100, layout="constrained")
+    draw_timeline(fig, data)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return _inline_svg(buf.getvalue())
+
+
+def draw_timeline(fig: Figure, data: TimelineData) -> tuple[Axes, Axes]:
+    """Draw the timeline on ``fig``: the report's plot and the notebooks' ``timeline_figure``.
+
+    The upper panel holds the anomaly score (thick), its per-family curves (thin), other score
+    evidence (dotted) and the verdict's per-frame scores (dashed), with verdict spans shaded;
+    the lower panel has one lane each for ground truth, the verdict and the candidate spans,
+    and a marker at each verdict box's time.
+
+    Args:
+        fig: An empty figure (a bare ``Figure``, never pyplot's).
+        data: From ``timeline_data``.
+
+    Returns:
+        The score axes and the lanes axes, sharing the time axis.
+    """
     ax, lanes = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3.0, 1.0]})
-    x_max = max(data.duration_s, 1e-3)
+    _draw_scores(ax, data)
+    _draw_lanes(lanes, data)
+    return ax, lanes
+
+
+def _draw_scores(ax: Axes, data: TimelineData) -> None:
     for span in data.verdict_spans:
         ax.axvspan(span.start_s, span.end_s, color=COLORS["verdict"], alpha=0.10, lw=0)
     if data.main is not None:
         main = data.main
         for k, (name, values) in enumerate(sorted(main.families.items())):
-            ax.plot(
-                main.t_s,
-                values,
-                lw=1.0,
-                alpha=0.85,
-                color=_FAMILY_COLORS[k % len(_FAMILY_COLORS)],
-                label=f"family: {name}",
-            )
-        ax.plot(
-            main.t_s,
-            main.score,
-            lw=2.2,
-            color=COLORS["score"],
-            label=f"anomaly score ({data.main_id})",
-        )
+            color = _FAMILY_COLORS[k % len(_FAMILY_COLORS)]
+            ax.plot(main.t_s, values, lw=1.0, alpha=0.85, color=color, label=f"family: {name}")
+        label = f"anomaly score ({data.main_id})"
+        ax.plot(main.t_s, main.score, lw=2.2, color=COLORS["score"], label=label)
     for eid, curve in data.extra:
         ax.plot(curve.t_s, curve.score, lw=1.3, ls=":", color="#34495e", label=f"score ({eid})")
     if data.frame_scores is not None:
         fs = data.frame_scores
-        ax.plot(
-            fs.t_s,
-            fs.score,
-            lw=1.2,
-            ls="--",
-            color=COLORS["frame_scores"],
-            label="verdict frame scores",
-        )
-    ax.set_xlim(0.0, x_max)
+        color = COLORS["frame_scores"]
+        ax.plot(fs.t_s, fs.score, lw=1.2, ls="--", color=color, label="verdict frame scores")
+    ax.set_xlim(0.0, max(data.duration_s, 1e-3))
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("score")
     ax.grid(True, alpha=0.25)
@@ -171,30 +183,26 @@ def timeline_svg(data: TimelineData) -> str | None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=4, frameon=False)
 
-    lane_rows = [
+
+def _draw_lanes(lanes: Axes, data: TimelineData) -> None:
+    rows = [
         ("truth", [(s.start_s, s.end_s) for s in data.truth], COLORS["truth"]),
         ("verdict", [(s.start_s, s.end_s) for s in data.verdict_spans], COLORS["verdict"]),
         ("candidates", [(s.start_s, s.end_s) for _, s in data.candidates], COLORS["candidate"]),
     ]
-    for row, (_, spans, color) in enumerate(lane_rows):
-        y = len(lane_rows) - 1 - row
+    for row, (name, spans, color) in enumerate(rows):
+        y = len(rows) - 1 - row
         if spans:
-            lanes.broken_barh(
-                [(a, b - a) for a, b in spans], (y - 0.35, 0.7), facecolors=color, alpha=0.8
-            )
+            bars = [(a, b - a) for a, b in spans]
+            lanes.broken_barh(bars, (y - 0.35, 0.7), facecolors=color, alpha=0.8, label=name)
     if data.box_times:
-        lanes.plot(
-            data.box_times, [1.0] * len(data.box_times), "v", color="black", ms=4, label="boxes"
-        )
-    lanes.set_yticks(range(len(lane_rows)), [name for name, _, _ in reversed(lane_rows)])
-    lanes.set_ylim(-0.6, len(lane_rows) - 0.4)
+        ys = [1.0] * len(data.box_times)
+        lanes.plot(data.box_times, ys, "v", color="black", ms=4, label="verdict boxes")
+    lanes.set_yticks(range(len(rows)), [name for name, _, _ in reversed(rows)])
+    lanes.set_ylim(-0.6, len(rows) - 0.4)
     lanes.set_xlabel("time (s)")
     lanes.grid(True, axis="x", alpha=0.25)
     lanes.spines[["top", "right"]].set_visible(False)
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    return _inline_svg(buf.getvalue())
 
 
 def _inline_svg(svg: str) -> str:

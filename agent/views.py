@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 
 from vadetective.agent.report_images import ImageEmbedder, KeyFrame, select_keyframes
-from vadetective.agent.report_plot import COLORS, TimelineData, timeline_data
+from vadetective.agent.report_plot import draw_timeline, timeline_data
 from vadetective.agent.types import TimeSpan, Trace
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["InlineFigure", "keyframes_figure", "run_timelines", "timeline_figure"]
 
-# Same palette as the report's timeline, so a notebook and report.html read alike.
-_FAMILY_COLORS = ("#8e44ad", "#16a085", "#d35400", "#2c3e50", "#7f8c8d", "#b7950b")
 _MAX_TITLE_CHARS = 90
 
 
@@ -115,59 +113,11 @@ def timeline_figure(
             f"nothing to plot: no score curve, span or verdict in {trace.question!r}"
         )
     fig = InlineFigure(figsize=(11.0, 4.3), dpi=100, layout="constrained")
-    ax, lanes = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3.0, 1.0]})
-    _draw_scores(ax, data)
-    _draw_lanes(lanes, data)
+    draw_timeline(fig, data)
     if title is None:
         title = f"{_short(trace.question)} — {_verdict_label(trace)}"
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     return fig
-
-
-def _draw_scores(ax: Axes, data: TimelineData) -> None:
-    for span in data.verdict_spans:
-        ax.axvspan(span.start_s, span.end_s, color=COLORS["verdict"], alpha=0.10, lw=0)
-    if data.main is not None:
-        main = data.main
-        for k, (name, values) in enumerate(sorted(main.families.items())):
-            color = _FAMILY_COLORS[k % len(_FAMILY_COLORS)]
-            ax.plot(main.t_s, values, lw=1.0, alpha=0.85, color=color, label=f"family: {name}")
-        label = f"anomaly score ({data.main_id})"
-        ax.plot(main.t_s, main.score, lw=2.2, color=COLORS["score"], label=label)
-    for eid, curve in data.extra:
-        ax.plot(curve.t_s, curve.score, lw=1.3, ls=":", color="#34495e", label=f"score ({eid})")
-    if data.frame_scores is not None:
-        fs = data.frame_scores
-        color = COLORS["frame_scores"]
-        ax.plot(fs.t_s, fs.score, lw=1.2, ls="--", color=color, label="verdict frame scores")
-    ax.set_xlim(0.0, max(data.duration_s, 1e-3))
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("score")
-    ax.grid(True, alpha=0.25)
-    ax.spines[["top", "right"]].set_visible(False)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=4, frameon=False)
-
-
-def _draw_lanes(lanes: Axes, data: TimelineData) -> None:
-    rows = [
-        ("truth", [(s.start_s, s.end_s) for s in data.truth], COLORS["truth"]),
-        ("verdict", [(s.start_s, s.end_s) for s in data.verdict_spans], COLORS["verdict"]),
-        ("candidates", [(s.start_s, s.end_s) for _, s in data.candidates], COLORS["candidate"]),
-    ]
-    for row, (name, spans, color) in enumerate(rows):
-        y = len(rows) - 1 - row
-        if spans:
-            bars = [(a, b - a) for a, b in spans]
-            lanes.broken_barh(bars, (y - 0.35, 0.7), facecolors=color, alpha=0.8, label=name)
-    if data.box_times:
-        ys = [1.0] * len(data.box_times)
-        lanes.plot(data.box_times, ys, "v", color="black", ms=4, label="verdict boxes")
-    lanes.set_yticks(range(len(rows)), [name for name, _, _ in reversed(rows)])
-    lanes.set_ylim(-0.6, len(rows) - 0.4)
-    lanes.set_xlabel("time (s)")
-    lanes.grid(True, axis="x", alpha=0.25)
-    lanes.spines[["top", "right"]].set_visible(False)
 
 
 # ---------------------------------------------------------------------------- keyframes

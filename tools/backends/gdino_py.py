@@ -26,7 +26,6 @@ import ast
 import json
 import logging
 import pickle
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,23 +33,21 @@ import numpy as np
 
 from vadetective.agent.config import Config
 from vadetective.agent.errors import ConfigError, ModelUnavailableError
-from vadetective.agent.types import Box
+from vadetective.tools.backends.grounding_common import (
+    MAX_BOXES,
+    NMS_IOU,
+    Detections,
+    Frame,
+    FrameGrounder,
+    check_unit,
+    cxcywh_to_xyxy,
+    to_numpy,
+)
 from vadetective.tools.backends.hf_grounding import (
     GDINO_BOX_THRESHOLD,
     GDINO_TEXT_THRESHOLD,
-    MAX_BOXES,
-    NMS_IOU,
-    _check_unit,
-    _to_numpy,
-    chunk_phrases,
-    clean_phrases,
-    cxcywh_to_xyxy,
-    gdino_caption,
-    make_boxes,
-    phrase_scores,
-    read_frame,
+    gdino_detections,
 )
-from vadetective.tools.base import FrameSource
 
 if TYPE_CHECKING:
     import torch
@@ -285,7 +282,7 @@ def preprocess(rgb: np.ndarray, size: int, max_size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
-class GroundingDinoPyGrounder:
+class GroundingDinoPyGrounder(FrameGrounder):
     """GroundingDINO with the original implementation; same outputs as ``GroundingDinoGrounder``."""
 
     name = "groundingdino-py"
@@ -320,26 +317,24 @@ class GroundingDinoPyGrounder:
             max_side: Decode frames at most this large (None: native).
             profile: Profile name, only to word the "pull" hint of a missing model.
         """
-        _check_unit("box_threshold", box_threshold)
-        _check_unit("text_threshold", text_threshold)
-        _check_unit("nms_iou", nms_iou)
+        super().__init__(
+            model_id,
+            device=device,
+            box_threshold=box_threshold,
+            nms_iou=nms_iou,
+            max_boxes=max_boxes,
+            max_side=max_side,
+        )
+        check_unit("text_threshold", text_threshold)
         if image_size < 32 or max_image_size < image_size:
             raise ValueError(
                 f"image_size ({image_size}) must be >= 32 and max_image_size ({max_image_size}) >= image_size"
             )
-        self.model_id = model_id
         self.text_encoder = text_encoder
-        self.device_name = device
-        self.box_threshold = box_threshold
         self.text_threshold = text_threshold
-        self.nms_iou = nms_iou
-        self.max_boxes = max_boxes
         self.image_size = image_size
         self.max_image_size = max_image_size
-        self.max_side = max_side
         self.profile = profile
-        self._model: Any = None
-        self._device: str | None = None
 
     @classmethod
     def from_config(cls, config: Config, **fixed: Any) -> GroundingDinoPyGrounder:
@@ -353,10 +348,8 @@ class GroundingDinoPyGrounder:
         kwargs.update(fixed)
         return cls(**kwargs)
 
-    def load(self) -> None:
-        """Read the config, build the model with the shim, load the checkpoint (once)."""
-        if self._model is not None:
-            return
+    def _load(self) -> None:
+        """Read the config, build the model with the shim, load the checkpoint."""
         from vadetective.tools.device import resolve_device
         from vadetective.tools.models import import_or_extra
 
@@ -386,57 +379,26 @@ class GroundingDinoPyGrounder:
         self._device = device
         log.info("groundingdino-py: loaded %s (text encoder %s) on %s", self.model_id, text, device)
 
-    def ground(self, source: FrameSource, t_s: float, phrases: Sequence[str]) -> list[Box]:
-        """Boxes for ``phrases`` in the frame at ``t_s``, in original-frame pixels, best first.
-
-        Args:
-            source: The opened video.
-            t_s: Time in seconds.
-            phrases: What to look for, e.g. ``["a person", "a bag"]``.
-
-        Returns:
-            Boxes labelled with the phrase they match (possibly none).
-
-        Raises:
-            ValueError: For unusable phrases or times.
-            ModelUnavailableError: When the model files are not available offline.
-        """
-        clean = clean_phrases(phrases)
-        frame = read_frame(source, t_s, self.max_side)
-        self.load()
+    def _detect(self, frame: Frame, phrases: list[str]) -> Detections:
         import torch
 
         model = self._model
-        tokenizer = model.tokenizer
-        counts = [
-            len(tokenizer(gdino_caption([p])[0][:-1], add_special_tokens=False)["input_ids"])
-            for p in clean
-        ]
         image = preprocess(frame.rgb, self.image_size, self.max_image_size).to(self._device)
-        all_xyxy: list[np.ndarray] = []
-        all_scores: list[np.ndarray] = []
-        all_labels: list[str] = []
-        for group in chunk_phrases(clean, counts, int(model.max_text_len)):
-            caption, spans = gdino_caption([clean[i] for i in group])
+
+        def run(caption: str) -> tuple[np.ndarray, np.ndarray]:
             with torch.inference_mode():
                 out = model(image, captions=[caption])
-            probs = _to_numpy(torch.sigmoid(out["pred_logits"][0]))  # (queries, 256)
-            boxes = _to_numpy(out["pred_boxes"][0])  # (queries, 4) normalised cx, cy, w, h
+            probs = to_numpy(torch.sigmoid(out["pred_logits"][0]))  # (queries, 256)
+            boxes = to_numpy(out["pred_boxes"][0])  # (queries, 4) normalised cx, cy, w, h
             keep = probs.max(axis=1) > self.box_threshold
-            offsets = tokenizer(caption, return_offsets_mapping=True)["offset_mapping"]
-            per_phrase = phrase_scores(probs[keep], offsets, spans)
-            best = per_phrase.argmax(axis=1)
-            score = per_phrase[np.arange(len(best)), best]
-            ok = score > self.text_threshold
-            all_xyxy.append(cxcywh_to_xyxy(boxes[keep][ok], frame.resolution_wh))
-            all_scores.append(score[ok])
-            all_labels.extend(clean[group[int(k)]] for k in best[ok])
-        return make_boxes(
-            np.concatenate(all_xyxy),
-            np.concatenate(all_scores),
-            all_labels,
-            frame,
-            nms_iou=self.nms_iou,
-            max_boxes=self.max_boxes,
+            # GroundingDINO's normalised boxes map straight to the original frame (no padding).
+            return probs[keep], cxcywh_to_xyxy(boxes[keep], frame.resolution_wh)
+
+        return gdino_detections(
+            phrases,
+            model.tokenizer,
+            int(model.max_text_len),
+            self.text_threshold,
+            run,
             in_decoded_pixels=False,
         )

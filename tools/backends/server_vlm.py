@@ -14,13 +14,8 @@ from typing import Any
 from vadetective.agent.config import Config, ServerSettings
 from vadetective.agent.errors import ConfigError, VadetectiveError
 from vadetective.agent.types import Box
-from vadetective.tools.backends.hf_vlm import (
-    crop_facts,
-    crop_for_inspection,
-    inspection_prompt,
-    jpeg_data_uri,
-    read_frame,
-)
+from vadetective.tools.backends.crops import CropInspector, crop_facts
+from vadetective.tools.backends.hf_vlm import jpeg_data_uri
 from vadetective.tools.base import FrameSource, Inspection
 from vadetective.tools.models import import_or_extra
 
@@ -157,7 +152,7 @@ def invoke_translated(client: Any, messages: Any, settings: ServerSettings, **kw
         raise clear from exc
 
 
-class ServerInspector:
+class ServerInspector(CropInspector):
     """``inspect_crop`` through an OpenAI-compatible endpoint: the zoomed crop as an image.
 
     Args:
@@ -228,18 +223,7 @@ class ServerInspector:
         """
         from langchain_core.messages import HumanMessage
 
-        frame, frame_t_s, scale = read_frame(source, t_s)
-        view = crop_for_inspection(
-            frame,
-            box,
-            frame_scale=scale,
-            frame_t_s=frame_t_s,
-            context=self.context,
-            min_short_side=self.min_short_side,
-            max_long_side=self.max_long_side,
-            draw_box=self.draw_box,
-        )
-        prompt = inspection_prompt(question, view, box.label, drawn=self.draw_box)
+        view, prompt = self.look(source, t_s, box, question)
         message = HumanMessage(
             content=[
                 {"type": "text", "text": prompt},

@@ -31,16 +31,13 @@ import numpy as np
 
 from vadetective.agent.config import Config
 from vadetective.agent.errors import ConfigError, ModelUnavailableError
-from vadetective.agent.types import Box
-from vadetective.tools.backends.hf_grounding import (
+from vadetective.tools.backends.grounding_common import (
     MAX_BOXES,
     NMS_IOU,
-    _check_unit,
-    clean_phrases,
-    make_boxes,
-    read_frame,
+    Detections,
+    Frame,
+    FrameGrounder,
 )
-from vadetective.tools.base import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +112,12 @@ def classes_for_phrase(phrase: str, class_names: Sequence[str]) -> tuple[str, ..
     return ()
 
 
-class YoloGrounder:
-    """Boxes from an ultralytics detector; see the module docstring for the two backends."""
+class YoloGrounder(FrameGrounder):
+    """Boxes from an ultralytics detector; see the module docstring for the two backends.
+
+    ``ground`` raises ``ValueError`` (``yolo``) when no phrase names a class the model knows,
+    and ``ModelUnavailableError`` when the weights or YOLO-World's text encoder are missing.
+    """
 
     def __init__(
         self,
@@ -145,19 +146,17 @@ class YoloGrounder:
         """
         if backend not in ("yolo", "yolo-world"):
             raise ConfigError(f"backend must be 'yolo' or 'yolo-world', got {backend!r}")
-        _check_unit("box_threshold", box_threshold)
-        _check_unit("nms_iou", nms_iou)
-        self.name: str = backend
+        super().__init__(
+            model_id,
+            device=device,
+            box_threshold=box_threshold,
+            nms_iou=nms_iou,
+            max_boxes=max_boxes,
+            max_side=max_side,
+        )
+        self.name = backend
         self.backend: YoloBackend = backend
-        self.model_id = model_id
-        self.device_name = device
-        self.box_threshold = box_threshold
-        self.nms_iou = nms_iou
-        self.max_boxes = max_boxes
         self.imgsz = imgsz
-        self.max_side = max_side
-        self._model: Any = None
-        self._device: str | None = None
         self._names: list[str] = []  # class names by index
         self._vocabulary: tuple[str, ...] | None = None  # yolo-world: classes currently set
 
@@ -171,10 +170,8 @@ class YoloGrounder:
         return cls(backend=backend, **kwargs)
 
     # ------------------------------------------------------------------ loading
-    def load(self) -> None:
-        """Load the ultralytics model (once); fail fast when its weights cannot be had."""
-        if self._model is not None:
-            return
+    def _load(self) -> None:
+        """Load the ultralytics model; fail fast when its weights cannot be had."""
         from vadetective.tools.device import resolve_device
         from vadetective.tools.models import import_or_extra
 
@@ -207,30 +204,12 @@ class YoloGrounder:
         )
 
     # ------------------------------------------------------------------ grounding
-    def ground(self, source: FrameSource, t_s: float, phrases: Sequence[str]) -> list[Box]:
-        """Boxes for ``phrases`` in the frame at ``t_s``, in original-frame pixels, best first.
-
-        Args:
-            source: The opened video.
-            t_s: Time in seconds.
-            phrases: What to look for, e.g. ``["a person", "a bag"]``.
-
-        Returns:
-            Boxes labelled with the phrase they match (possibly none).
-
-        Raises:
-            ValueError: For unusable phrases or times, or (``yolo``) when no phrase names a
-                class the model knows.
-            ModelUnavailableError: When the weights or YOLO-World's text encoder are missing.
-        """
-        clean = clean_phrases(phrases)
-        frame = read_frame(source, t_s, self.max_side)
-        self.load()
+    def _detect(self, frame: Frame, phrases: list[str]) -> Detections:
         if self.backend == "yolo":
-            wanted = self._phrases_to_classes(clean)
+            wanted = self._phrases_to_classes(phrases)
         else:
-            self._set_vocabulary(clean)
-            wanted = {i: [p] for i, p in enumerate(clean)}
+            self._set_vocabulary(phrases)
+            wanted = {i: [p] for i, p in enumerate(phrases)}
         bgr = np.ascontiguousarray(frame.rgb[..., ::-1])  # ultralytics reads numpy arrays as BGR
         result = self._model.predict(
             bgr,
@@ -252,9 +231,7 @@ class YoloGrounder:
             for phrase in wanted.get(int(c), []):
                 rows.append(i)
                 labels.append(phrase)
-        return make_boxes(
-            xyxy[rows], conf[rows], labels, frame, nms_iou=self.nms_iou, max_boxes=self.max_boxes
-        )
+        return Detections(xyxy=xyxy[rows], scores=conf[rows], labels=labels)
 
     def _phrases_to_classes(self, phrases: Sequence[str]) -> dict[int, list[str]]:
         """Class index -> the phrases that asked for it (closed-set models)."""
