@@ -195,24 +195,17 @@ def act(state: State, rt: Runtime) -> dict[str, Any]:
         name, args, call_id = call["name"], dict(call["args"]), call.get("id") or ""
         started, t0 = utcnow(), time.perf_counter()
         key = _call_key(name, args)
+        refusal = None
         if name not in rt.tools or name == "submit_verdict":
-            text = f"unknown tool {name!r}: use one of {', '.join(rt.tools)}"
-            replies.append(ToolMessage(text, tool_call_id=call_id, status="error"))
-            steps.append(
-                _step(
-                    state,
-                    len(steps),
-                    kind="tool",
-                    tool=name,
-                    args=args,
-                    summary="refused",
-                    started_at=started,
-                    error=text,
-                )
+            refusal = ("refused", f"unknown tool {name!r}: use one of {', '.join(rt.tools)}")
+        elif key in keys:
+            refusal = (
+                "refused: repeated call",
+                f"refused: {name} was already called with exactly these arguments; "
+                "use that evidence or ask something different",
             )
-            continue
-        if key in keys:
-            text = f"refused: {name} was already called with exactly these arguments; use that evidence or ask something different"
+        if refusal is not None:
+            summary, text = refusal
             replies.append(ToolMessage(text, tool_call_id=call_id, status="error"))
             steps.append(
                 _step(
@@ -221,7 +214,7 @@ def act(state: State, rt: Runtime) -> dict[str, Any]:
                     kind="tool",
                     tool=name,
                     args=args,
-                    summary="refused: repeated call",
+                    summary=summary,
                     started_at=started,
                     error=text,
                 )
