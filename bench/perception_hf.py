@@ -191,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=6, help="timed batches (best one kept)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
 
     import torch
@@ -227,7 +228,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "frame_size_wh": [640, 360],
         "results": results,
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
     return report
 
 
