@@ -108,6 +108,9 @@ class Inspection:
     facts: dict[str, float | int | str | bool | None] = field(default_factory=dict)
     confidence: float | None = None
     crop: np.ndarray | None = None  # RGB uint8 crop that was looked at, for the trace
+    #: The same object's box at other moments, when the inspector followed it (original
+    #: pixels, time order). Empty when it did not track.
+    track: list[Box] = field(default_factory=list)
 
 
 @runtime_checkable

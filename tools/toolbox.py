@@ -377,7 +377,7 @@ class Toolbox:
                 tool="inspect_crop",
                 args=args,
                 summary=result.answer,
-                boxes=[box],
+                boxes=[box, *(b.clipped(self.source.info.resolution_wh) for b in result.track)],
                 images=images,
                 facts=facts,
             )

@@ -426,14 +426,7 @@ class RulesPlanner:
                 answer = f"Yes: {category} {when}."
             just = f"{when[0].upper()}{when[1:]} the anomaly score peaked at {peak:.2f} at {t_peak:.1f} s ({timeline.id}); {what} ({', '.join(cites[1:]) or timeline.id})."
             boxes = (
-                [
-                    {
-                        "t_s": finding.box.t_s,
-                        "xyxy": list(finding.box.xyxy),
-                        "label": category,
-                        "score": round(min(1.0, 0.5 + 0.25 * finding.strength), 3),
-                    }
-                ]
+                _verdict_boxes(finding, span, category)
                 if finding
                 else (
                     [
@@ -497,6 +490,16 @@ def _article(noun: str) -> str:
 
 def _inspect_question(question: str, box: Box) -> str:
     return f"What is this {box.label or 'blob'} doing, and how does its motion compare with the rest of the scene? ({question})"
+
+
+def _verdict_boxes(finding: Finding, span: TimeSpan, label: str) -> list[dict[str, Any]]:
+    """The inspected box, then the inspector's track of the same object inside the span."""
+    score = round(min(1.0, 0.5 + 0.25 * finding.strength), 3)
+    out = [{"t_s": finding.box.t_s, "xyxy": list(finding.box.xyxy), "label": label, "score": score}]
+    for b in finding.evidence.boxes[1:]:
+        if span.contains(b.t_s) and abs(b.t_s - finding.box.t_s) > 1e-3:
+            out.append({"t_s": b.t_s, "xyxy": list(b.xyxy), "label": label, "score": score})
+    return sorted(out, key=lambda b: b["t_s"])
 
 
 def _family_in(timeline: Evidence, span: TimeSpan) -> str | None:

@@ -462,12 +462,13 @@ class MeasureInspector:
         box = box.clipped(res)
         scene = scene_model(source, self.max_side)
         act = activity(source, scene, self.grid_fps)
-        facts, confidence = measure(scene, act, source, t_s, box)
+        facts, confidence, track = measure(scene, act, source, t_s, box)
         return Inspection(
             answer=summarize(facts, question or ""),
             facts=facts,
             confidence=confidence,
             crop=self._crop(source, t_s, box),
+            track=track,
         )
 
     def _crop(self, source: FrameSource, t_s: float, box: Box) -> np.ndarray | None:

@@ -44,8 +44,9 @@ def measure(
     source: FrameSource,
     t_s: float,
     box: Box,
-) -> tuple[Facts, float]:
-    """Facts about ``box`` at ``t_s`` and a confidence in [0, 1] for them."""
+) -> tuple[Facts, float, list[Box]]:
+    """Facts about ``box`` at ``t_s``, a confidence in [0, 1] for them, and the blob's box at
+    each tracked moment (original pixels, time order; empty when nothing was matched)."""
     from vadetective.tools.video import nearest_indices
 
     ts = np.asarray(source.timestamps, dtype=np.float64)
@@ -69,7 +70,7 @@ def measure(
         x1, y1, x2, y2 = box.xyxy
         facts.update(width_px=round(x2 - x1, 1), height_px=round(y2 - y1, 1))
         facts["note"] = "no moving or new foreground under the box: it looks like background"
-        return facts, 0.3
+        return facts, 0.3, []
     here.blob = blob
     label = scene.label(blob)
     w_px, h_px = blob.width * scene.scale, blob.height * scene.scale
@@ -135,7 +136,18 @@ def measure(
         first = here
     _origin(scene, source, facts, first, start, label)
     confidence = 0.9 if trusted and iou >= 0.3 else 0.6
-    return facts, confidence
+    res = source.info.resolution_wh
+    boxes = [
+        Box(
+            t_s=s.t,
+            xyxy=scene.to_original(s.blob.xyxy, res, inset=0.5),
+            label=label,
+            score=confidence,
+        )
+        for s in track
+        if s.blob is not None
+    ]
+    return facts, confidence, boxes
 
 
 def _posture(label: str, w: float, h: float) -> str:
