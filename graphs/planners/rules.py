@@ -493,13 +493,14 @@ def _inspect_question(question: str, box: Box) -> str:
 
 
 def _verdict_boxes(finding: Finding, span: TimeSpan, label: str) -> list[dict[str, Any]]:
-    """The inspected box, then the inspector's track of the same object inside the span."""
+    """The inspected box first (the most reliable: the grounder's own box), then the
+    inspector's track of the same object inside the span, in time order."""
     score = round(min(1.0, 0.5 + 0.25 * finding.strength), 3)
     out = [{"t_s": finding.box.t_s, "xyxy": list(finding.box.xyxy), "label": label, "score": score}]
     for b in finding.evidence.boxes[1:]:
         if span.contains(b.t_s) and abs(b.t_s - finding.box.t_s) > 1e-3:
             out.append({"t_s": b.t_s, "xyxy": list(b.xyxy), "label": label, "score": score})
-    return sorted(out, key=lambda b: b["t_s"])
+    return out
 
 
 def _family_in(timeline: Evidence, span: TimeSpan) -> str | None:
