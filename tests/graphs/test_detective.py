@@ -363,3 +363,31 @@ def test_chain_graph_with_a_chat_model_asks_for_tags_and_explanation(
     ground = next(e for e in trace.evidence if e.tool == "ground")
     assert ground.args["phrases"][0] == "person sprinting"
     assert v.answer == GOOD_VERDICT["answer"]
+
+
+def test_a_model_that_fails_to_load_is_evidence_not_a_crash(
+    small_video: Path, config: Config, make: Any, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-model")
+    cfg = config.model_copy(
+        update={"grounder": "grounding-dino", "models": {"grounding-dino": missing}}
+    )
+    fakes = make.backends()
+    backends = Backends(cfg, _scorer=fakes.scorer, _inspector=fakes.inspector)  # the real grounder
+    actions = [
+        ("ground", {"t_s": 5.0, "phrases": ["person"]}),
+        ("submit_verdict", {**GOOD_VERDICT, "justification": "(E1)", "evidence_ids": ["E1"]}),
+    ]
+    d = Detective(
+        small_video,
+        config=cfg,
+        out=tmp_path / "run",
+        planner=ScriptedChatModel(actions=actions),
+        backends=backends,
+    )
+    v = d.ask()
+    assert not v.forced
+    trace = d.last_trace
+    assert trace is not None
+    err = trace.evidence[1].error or ""
+    assert "no-such-model" in err and "vadetective models pull" in err
