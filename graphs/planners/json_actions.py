@@ -22,7 +22,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -339,9 +339,8 @@ def extract_json_objects(text: str) -> tuple[list[tuple[dict[str, Any], int, int
     return found, errors
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """Offset just past the brace that closes the one at ``start`` (JSON-string aware)."""
-    depth = 0
+def _json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
+    """(offset, char, inside a JSON string) for each char from ``start``; quotes count as inside."""
     in_string = False
     escaped = False
     for j in range(start, len(text)):
@@ -353,9 +352,19 @@ def _balanced_end(text: str, start: int) -> int | None:
                 escaped = True
             elif ch == '"':
                 in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+            yield j, ch, True
+        else:
+            in_string = ch == '"'
+            yield j, ch, in_string
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Offset just past the brace that closes the one at ``start`` (JSON-string aware)."""
+    depth = 0
+    for j, ch, inside in _json_chars(text, start):
+        if inside:
+            continue
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
@@ -366,22 +375,9 @@ def _balanced_end(text: str, start: int) -> int | None:
 
 def _drop_trailing_commas(candidate: str) -> str:
     out: list[str] = []
-    in_string = False
-    escaped = False
-    for j, ch in enumerate(candidate):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == ",":
-            rest = candidate[j + 1 :].lstrip()
-            if rest[:1] in ("}", "]"):
-                continue
+    for j, ch, inside in _json_chars(candidate):
+        if not inside and ch == "," and candidate[j + 1 :].lstrip()[:1] in ("}", "]"):
+            continue
         out.append(ch)
     return "".join(out)
 
