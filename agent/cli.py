@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import vadetective
-from vadetective.agent.errors import VadetectiveError
+from vadetective.agent.core.errors import VadetectiveError
 
 app = typer.Typer(
     add_completion=False,
@@ -166,7 +166,7 @@ def run_analyze(
         verdict = d.ask(question, graph=graph, checkpoint=checkpoint, on_step=on_step)
         trace = d.last_trace
     assert trace is not None
-    from vadetective.agent.report import render_report
+    from vadetective.agent.report.html import render_report
 
     render_report(trace, out, out / "report.html", ground_truth=ground_truth)
     if as_json:
@@ -224,7 +224,7 @@ def demo(
     ),
 ) -> None:
     """Generate a surveillance-like scene with a staged anomaly and analyze it."""
-    from vadetective.agent.synth import ANOMALY_KINDS, generate_scene
+    from vadetective.agent.synth.scene import ANOMALY_KINDS, generate_scene
 
     if kind not in (*ANOMALY_KINDS, "normal"):
         raise _fail(f"unknown kind {kind!r}: choose one of {', '.join((*ANOMALY_KINDS, 'normal'))}")
@@ -267,8 +267,8 @@ def report(
     ),
 ) -> None:
     """Render a trace as one self-contained HTML report."""
-    from vadetective.agent.report import render_report
-    from vadetective.agent.types import Trace
+    from vadetective.agent.core.types import Trace
+    from vadetective.agent.report.html import render_report
 
     try:
         trace = Trace.load(trace_json)
@@ -316,7 +316,7 @@ def batch(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
 ) -> None:
     """Run the detective over a dataset: one result file per video, resumable."""
-    from vadetective.agent.batch import run_dataset_cli
+    from vadetective.agent.batch.runner import run_dataset_cli
 
     run_dataset_cli(
         kind=kind,
@@ -359,8 +359,8 @@ def eval_cmd(
     """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
     from pydantic import ValidationError
 
-    from vadetective.agent.evaluate import EvalProtocol, evaluate_run_cli
-    from vadetective.agent.metrics import Smoothing
+    from vadetective.agent.eval.evaluate import EvalProtocol, evaluate_run_cli
+    from vadetective.agent.eval.metrics import Smoothing
 
     try:
         chosen = EvalProtocol(

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vadetective.agent.config import Config, profile_config
-from vadetective.agent.io import atomic_write_text
-from vadetective.agent.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.agent.profiles import profile_config
 from vadetective.tools.toolbox import Backends, Toolbox
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Detective:
         backends: Backends | None = None,
         **overrides: Any,
     ) -> None:
-        from vadetective.tools.video import open_video
+        from vadetective.tools.video.sources import open_video
 
         self.config = config if config is not None else profile_config(profile, **overrides)
         self.source = open_video(video)
@@ -143,6 +144,14 @@ class Detective:
             self.save_last()
         return verdict
 
+    def replay(self, console: Any | None = None) -> None:
+        """Print the last question's trace step by step (rich), in a terminal or a notebook."""
+        from vadetective.agent.report.replay import replay_trace
+
+        if self.last_trace is None:
+            raise RuntimeError("nothing to replay yet: call ask() first")
+        replay_trace(self.last_trace, console=console)
+
     def save_last(self) -> tuple[Path, Path]:
         """Write the last verdict and trace into the output folder; return their paths."""
         trace = self.last_trace
@@ -169,7 +178,7 @@ class Detective:
     @property
     def planner(self) -> Any:
         if self._planner is None:
-            from vadetective.graphs.planners import ChatPlanner, build_planner
+            from vadetective.graphs.planners.base import ChatPlanner, build_planner
 
             override = self._planner_override
             if override is None:
@@ -209,7 +218,7 @@ class Detective:
 
                 app = build_detective_graph(runtime, checkpointer=saver)
             else:
-                from vadetective.agent.errors import ConfigError
+                from vadetective.agent.core.errors import ConfigError
 
                 raise ConfigError(f"unknown graph {graph_name!r}: choose detective or chain")
             resume = False
@@ -265,7 +274,7 @@ class _checkpointer:
 # The only classes a checkpoint may revive: our own frozen types (plus LangChain messages,
 # which the serializer admits itself).
 _SAFE_TYPES = [
-    ("vadetective.agent.types", name)
+    ("vadetective.agent.core.types", name)
     for name in (
         "VideoInfo",
         "TimeSpan",

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from vadetective.agent.core.io import CACHE_ENV, atomic_write_text
+from vadetective.agent.core.types import ScoreCurve, TimeSpan
 from vadetective.agent.datasets import LabeledVideo
-from vadetective.agent.io import CACHE_ENV, atomic_write_text
-from vadetective.agent.synth import SceneTruth, generate_scene
-from vadetective.agent.types import ScoreCurve, TimeSpan
+from vadetective.agent.synth.scene import SceneTruth, generate_scene
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def make_suite(
         The truths in (seed, kind) order.
     """
     root.mkdir(parents=True, exist_ok=True)
-    import vadetective.agent.synth as synth
+    import vadetective.agent.synth.scene as synth
 
     generator = hashlib.sha256(Path(synth.__file__).read_bytes()).hexdigest()[:16]
     params = {
@@ -308,7 +308,7 @@ def frame_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(0/1 labels, scores) on every native frame; the curve is linearly interpolated to the
     frames (no extra smoothing), a missing curve scores 0 everywhere."""
-    from vadetective.agent.metrics import expand_to_frames
+    from vadetective.agent.eval.metrics import expand_to_frames
 
     labels = video.frame_labels(frame_count, fps)
     scores = (

@@ -70,11 +70,11 @@ from bench._common import (
     rounded,
     union_tiou,
 )
-from vadetective.agent.config import profile_config
+from vadetective.agent.core.config import config_for
+from vadetective.agent.core.types import Evidence, ScoreCurve, TimeSpan
 from vadetective.agent.datasets import LabeledVideo
-from vadetective.agent.synth import SCENE_KINDS, SceneTruth
-from vadetective.agent.types import Evidence, ScoreCurve, TimeSpan
-from vadetective.graphs.planners import ChatPlanner
+from vadetective.agent.synth.scene import SCENE_KINDS, SceneTruth
+from vadetective.graphs.planners.base import ChatPlanner
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def run_video(
 
 def summarize(outcomes: Sequence[Outcome], truths: Sequence[SceneTruth]) -> list[dict[str, Any]]:
     """One row per (strategy, noise level)."""
-    from vadetective.agent.metrics import frame_auc
+    from vadetective.agent.eval.metrics import frame_auc
 
     minutes = sum(t.duration_s for t in truths) / 60.0
     truth_spans = {Path(t.video_path).stem: list(t.spans) for t in truths}
@@ -406,7 +406,7 @@ def run(
 ) -> dict[str, Any]:
     with Stopwatch() as sw_gen:
         truths = make_suite(suite_dir, kinds, seeds, duration_s)
-    threshold = profile_config("classical").anomaly_threshold
+    threshold = config_for("classical").anomaly_threshold
     outcomes: list[Outcome] = []
     with Stopwatch() as sw_run, fresh_cache():
         for t in truths:

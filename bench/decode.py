@@ -29,7 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vadetective.tools.video import indices_at_fps, iter_batches, open_video, uniform_indices
+from vadetective.tools.video.sources import (
+    indices_at_fps,
+    iter_batches,
+    open_video,
+    uniform_indices,
+)
 
 BATCH = 64
 Job = Callable[[Path, np.ndarray], int]

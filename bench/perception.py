@@ -48,8 +48,8 @@ from bench._common import (
     machine_info,
     rounded,
 )
-from vadetective.agent.synth import generate_scene
-from vadetective.agent.types import Cost
+from vadetective.agent.core.types import Cost
+from vadetective.agent.synth.scene import generate_scene
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _cost(cost: Cost) -> dict[str, Any]:
 
 
 def _clear_scene_models() -> None:
-    from vadetective.tools.backends.motion import clear_cache
+    from vadetective.tools.backends.motion.backends import clear_cache
 
     clear_cache()
 

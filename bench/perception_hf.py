@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vadetective.agent.types import VideoInfo
+from vadetective.agent.core.types import VideoInfo
 from vadetective.tools.base import FrameBatch
 
 
@@ -138,7 +138,7 @@ def measure(
     """
     import torch
 
-    from vadetective.tools.backends.hf_clip import ClipScorer
+    from vadetective.tools.backends.clip.scorer import ClipScorer
 
     # batch 0 warms up (load, the bank's text embeddings, kernels); batches 1.. are timed
     source = MemorySource(frames)

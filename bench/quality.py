@@ -49,8 +49,8 @@ from bench._common import (
     rounded,
     union_tiou,
 )
-from vadetective.agent.synth import ANOMALY_KINDS, SceneTruth
-from vadetective.agent.types import Box, Verdict
+from vadetective.agent.core.types import Box, Verdict
+from vadetective.agent.synth.scene import ANOMALY_KINDS, SceneTruth
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,8 @@ def run_graph(
     graph: str, manifest: Path, out: Path, truths: dict[str, SceneTruth], workers: int
 ) -> dict[str, Any]:
     """Run one graph over the suite and score it."""
-    from vadetective.agent.batch import run_dataset
-    from vadetective.agent.evaluate import evaluate_run, read_results
+    from vadetective.agent.batch.runner import run_dataset
+    from vadetective.agent.eval.evaluate import evaluate_run, read_results
 
     with Stopwatch() as sw:
         summary = run_dataset(manifest, out, profile="classical", graph=graph, workers=workers)

@@ -20,11 +20,11 @@ import numpy as np
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 
-from vadetective.agent.types import Evidence, utcnow
+from vadetective.agent.core.types import Evidence, utcnow
 from vadetective.graphs import nodes, prompts
 from vadetective.graphs.nodes import Runtime, State
-from vadetective.graphs.planners import ChatPlanner, image_block, inline_images
-from vadetective.graphs.planners.rules import RulesPlanner, phrases_for
+from vadetective.graphs.planners.base import ChatPlanner, image_block, inline_images
+from vadetective.graphs.planners.rules.policy import RulesPlanner, phrases_for
 from vadetective.graphs.state import DetectiveState
 
 _FAMILY_TAGS = {

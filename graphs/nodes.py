@@ -19,10 +19,18 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import StructuredTool
 from pydantic import ValidationError
 
-from vadetective.agent.config import Config
-from vadetective.agent.types import Box, Evidence, ScoreCurve, TimeSpan, TraceStep, Verdict, utcnow
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.types import (
+    Box,
+    Evidence,
+    ScoreCurve,
+    TimeSpan,
+    TraceStep,
+    Verdict,
+    utcnow,
+)
 from vadetective.graphs import prompts
-from vadetective.graphs.planners import Planner, image_block
+from vadetective.graphs.planners.base import Planner, image_block
 from vadetective.tools.planner_tools import VerdictDraft
 from vadetective.tools.toolbox import Toolbox
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vadetective.agent.types import Evidence, VideoInfo
+from vadetective.agent.core.types import Evidence, VideoInfo
 
 SYSTEM_PROMPT = """\
 You are a video anomaly detective. You answer a question about one video: whether something \

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from vadetective.agent.types import Evidence, TraceStep, Verdict, VideoInfo
+from vadetective.agent.core.types import Evidence, TraceStep, Verdict, VideoInfo
 
 
 class DetectiveState(TypedDict, total=False):

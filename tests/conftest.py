@@ -39,7 +39,7 @@ class SceneFactory:
     def __call__(self, kind: str = "sprint", seed: int = 0, duration_s: float = 12.0) -> Path:
         key = (kind, seed, duration_s)
         if key not in self._made:
-            from vadetective.agent.synth import generate_scene
+            from vadetective.agent.synth.scene import generate_scene
 
             folder = self.root / f"{kind}-{seed}-{duration_s:g}"
             truth = generate_scene(folder, kind=kind, seed=seed, duration_s=duration_s)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from vadetective.agent.types import Box, ScoreCurve, TimeSpan, VideoInfo
+from vadetective.agent.core.types import Box, ScoreCurve, TimeSpan, VideoInfo
 
 if TYPE_CHECKING:
     pass

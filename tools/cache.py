@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vadetective.agent.io import atomic_write_bytes, cache_root
+from vadetective.agent.core.io import atomic_write_bytes, cache_root
 
 log = logging.getLogger(__name__)
 

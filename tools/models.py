@@ -19,9 +19,11 @@ from urllib.parse import urlparse
 
 from pydantic import Field
 
-from vadetective.agent.errors import ConfigError, MissingExtraError, ModelUnavailableError
-from vadetective.agent.io import content_hash
-from vadetective.agent.types import Frozen
+from vadetective.agent.core.catalog import DEFAULT_MODELS, PROFILES
+from vadetective.agent.core.config import config_for
+from vadetective.agent.core.errors import ConfigError, MissingExtraError, ModelUnavailableError
+from vadetective.agent.core.io import content_hash
+from vadetective.agent.core.types import Frozen
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,6 @@ def resolve_auto_profile(models: dict[str, str] | None = None) -> str:
 
     Says which and why in one log line (the CLI shows it).
     """
-    from vadetective.agent.config import DEFAULT_MODELS
 
     try:
         import torch  # noqa: F401
@@ -261,11 +262,10 @@ def profile_backends(profile: str) -> tuple[str, ...]:
     Raises:
         ConfigError: When ``profile`` is not a known profile.
     """
-    from vadetective.agent.config import DEFAULT_MODELS, PROFILES, profile_config
 
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
-    cfg = profile_config("local" if profile == "auto" else profile)
+    cfg = config_for("local" if profile == "auto" else profile)
     names = [cfg.scorer, cfg.grounder, cfg.inspector]
     if cfg.planner == "local":  # the in-process planner is the VLM
         names.append("vlm")
@@ -333,7 +333,6 @@ def list_models(
     Raises:
         ConfigError: When ``profile`` is not a known profile.
     """
-    from vadetective.agent.config import DEFAULT_MODELS
 
     users: dict[str, list[str]] = {}
     for name in _PROFILES_WITH_MODELS:
@@ -349,7 +348,6 @@ def list_models(
 def _targets(
     profile: str | None, model_ids: Sequence[str] | None, models: dict[str, str] | None
 ) -> list[ModelStatus]:
-    from vadetective.agent.config import DEFAULT_MODELS
 
     if model_ids is None:
         return list_models(profile or "local", models)

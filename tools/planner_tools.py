@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
-from vadetective.agent.types import Evidence
+from vadetective.agent.core.types import Evidence
 from vadetective.tools.toolbox import Toolbox
 
 TOOL_NAMES = ("sample_frames", "score_timeline", "ground", "inspect_crop", "submit_verdict")

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from vadetective.agent.types import Frozen
+from vadetective.agent.core.types import Frozen
 
 #: The family name given to user phrases.
 QUERY_FAMILY = "query"

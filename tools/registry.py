@@ -1,68 +1,43 @@
-"""Backends by name. Factories import their heavy modules only when called.
+"""Build backends by name from the catalog (``agent.core.catalog``, the one list of names).
 
-``SCORERS["clip"](config)`` builds a scorer; nothing here imports torch, transformers or
-ultralytics until a factory runs.
+``build_scorer(config)`` imports the scorer's module only when it is called, so nothing here
+imports torch, transformers or ultralytics until a backend is built.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import ConfigError
+from vadetective.agent.core.catalog import Role, backend_spec
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import ConfigError
 from vadetective.tools.base import Grounder, Inspector, TemporalScorer
 
 
-def _lazy(module: str, cls: str, **fixed: Any) -> Callable[[Config], Any]:
-    def factory(config: Config) -> Any:
-        mod = importlib.import_module(f"vadetective.tools.backends.{module}")
-        return getattr(mod, cls).from_config(config, **fixed)
+def build(role: Role, name: str, config: Config) -> Any:
+    """Build the backend ``name`` of ``role`` for ``config``.
 
-    factory.__qualname__ = f"{module}.{cls}"
-    return factory
-
-
-SCORERS: dict[str, Callable[[Config], TemporalScorer]] = {
-    "motion": _lazy("motion", "MotionScorer"),
-    "clip": _lazy("hf_clip", "ClipScorer", backend="clip"),
-    "siglip": _lazy("hf_clip", "ClipScorer", backend="siglip"),
-}
-
-GROUNDERS: dict[str, Callable[[Config], Grounder]] = {
-    "motion": _lazy("motion", "MotionGrounder"),
-    "grounding-dino": _lazy("hf_grounding", "GroundingDinoGrounder"),
-    "owlv2": _lazy("hf_grounding", "Owlv2Grounder"),
-    "yolo": _lazy("yolo", "YoloGrounder", backend="yolo"),
-    "yolo-world": _lazy("yolo", "YoloGrounder", backend="yolo-world"),
-    "groundingdino-py": _lazy("gdino_py", "GroundingDinoPyGrounder"),
-}
-
-INSPECTORS: dict[str, Callable[[Config], Inspector]] = {
-    "measure": _lazy("motion", "MeasureInspector"),
-    "vlm": _lazy("hf_vlm", "VlmInspector"),
-    "server": _lazy("server_vlm", "ServerInspector"),
-}
-
-
-def _build(kind: str, table: dict[str, Callable[[Config], Any]], name: str, config: Config) -> Any:
+    Raises:
+        ConfigError: When the catalog has no such backend.
+    """
     try:
-        factory = table[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown {kind} backend {name!r}: choose one of {', '.join(sorted(table))}"
-        ) from None
-    return factory(config)
+        spec = backend_spec(role, name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    module, attr = spec.target.split(":")
+    obj = getattr(importlib.import_module(module), attr)
+    factory = getattr(obj, "from_config", obj)
+    return factory(config, **spec.options)
 
 
 def build_scorer(config: Config, name: str | None = None) -> TemporalScorer:
-    return _build("scorer", SCORERS, name or config.scorer, config)
+    return build("scorer", name or config.scorer, config)  # type: ignore[no-any-return]
 
 
 def build_grounder(config: Config, name: str | None = None) -> Grounder:
-    return _build("grounder", GROUNDERS, name or config.grounder, config)
+    return build("grounder", name or config.grounder, config)  # type: ignore[no-any-return]
 
 
 def build_inspector(config: Config, name: str | None = None) -> Inspector:
-    return _build("inspector", INSPECTORS, name or config.inspector, config)
+    return build("inspector", name or config.inspector, config)  # type: ignore[no-any-return]

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import VadetectiveError
-from vadetective.agent.io import atomic_write_bytes, sha256_bytes
-from vadetective.agent.types import Box, Evidence, ImageRef, ScoreCurve, TimeSpan
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import VadetectiveError
+from vadetective.agent.core.io import atomic_write_bytes, sha256_bytes
+from vadetective.agent.core.types import Box, Evidence, ImageRef, ScoreCurve, TimeSpan
 from vadetective.tools.base import (
     FrameSource,
     Grounder,
@@ -169,7 +169,7 @@ class Toolbox:
         phrases), so a later question or a later run on the same video costs no re-scoring.
         """
         from vadetective.tools.cache import ArrayCache
-        from vadetective.tools.video import indices_at_fps
+        from vadetective.tools.video.sources import indices_at_fps
 
         key_phrases = tuple(phrases or ())
         mem_key = (self.config.scorer, self.config.sample_fps, key_phrases)
@@ -220,7 +220,7 @@ class Toolbox:
         args = {"start_s": start_s, "end_s": end_s, "count": count}
 
         def body() -> Evidence:
-            from vadetective.tools.video import indices_in_span
+            from vadetective.tools.video.sources import indices_in_span
 
             self._check_time("start_s", start_s)
             self._check_time("end_s", end_s)

@@ -17,44 +17,44 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 _EXPORTS: dict[str, str] = {
     "Detective": "vadetective.agent.session",
     "analyze": "vadetective.agent.session",
-    "run_dataset": "vadetective.agent.batch",
-    "Config": "vadetective.agent.config",
-    "profile_config": "vadetective.agent.config",
-    "Verdict": "vadetective.agent.types",
-    "Trace": "vadetective.agent.types",
-    "TraceStep": "vadetective.agent.types",
-    "Evidence": "vadetective.agent.types",
-    "TimeSpan": "vadetective.agent.types",
-    "Box": "vadetective.agent.types",
-    "ScoreCurve": "vadetective.agent.types",
-    "VideoInfo": "vadetective.agent.types",
-    "open_video": "vadetective.tools.video",
-    "generate_scene": "vadetective.agent.synth",
-    "render_report": "vadetective.agent.report",
-    "generate_suite": "vadetective.agent.synth",
+    "run_dataset": "vadetective.agent.batch.runner",
+    "Config": "vadetective.agent.core.config",
+    "profile_config": "vadetective.agent.core.config",
+    "Verdict": "vadetective.agent.core.types",
+    "Trace": "vadetective.agent.core.types",
+    "TraceStep": "vadetective.agent.core.types",
+    "Evidence": "vadetective.agent.core.types",
+    "TimeSpan": "vadetective.agent.core.types",
+    "Box": "vadetective.agent.core.types",
+    "ScoreCurve": "vadetective.agent.core.types",
+    "VideoInfo": "vadetective.agent.core.types",
+    "open_video": "vadetective.tools.video.sources",
+    "generate_scene": "vadetective.agent.synth.scene",
+    "render_report": "vadetective.agent.report.html",
+    "generate_suite": "vadetective.agent.synth.scene",
     "load_dataset": "vadetective.agent.datasets",
-    "evaluate_run": "vadetective.agent.evaluate",
-    "replay_trace": "vadetective.agent.replay",
-    "filter_steps": "vadetective.agent.replay",
-    "timeline_figure": "vadetective.agent.views",
-    "keyframes_figure": "vadetective.agent.views",
-    "run_timelines": "vadetective.agent.views",
-    "format_metrics_table": "vadetective.agent.evaluate",
+    "evaluate_run": "vadetective.agent.eval.evaluate",
+    "replay_trace": "vadetective.agent.report.replay",
+    "filter_steps": "vadetective.agent.report.replay",
+    "timeline_figure": "vadetective.agent.report.views",
+    "keyframes_figure": "vadetective.agent.report.views",
+    "run_timelines": "vadetective.agent.report.views",
+    "format_metrics_table": "vadetective.agent.eval.evaluate",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports lazily
-    from vadetective.agent.config import Config as Config
-    from vadetective.agent.config import profile_config as profile_config
-    from vadetective.agent.types import Box as Box
-    from vadetective.agent.types import Evidence as Evidence
-    from vadetective.agent.types import ScoreCurve as ScoreCurve
-    from vadetective.agent.types import TimeSpan as TimeSpan
-    from vadetective.agent.types import Trace as Trace
-    from vadetective.agent.types import TraceStep as TraceStep
-    from vadetective.agent.types import Verdict as Verdict
-    from vadetective.agent.types import VideoInfo as VideoInfo
+    from vadetective.agent.core.config import Config as Config
+    from vadetective.agent.core.config import profile_config as profile_config
+    from vadetective.agent.core.types import Box as Box
+    from vadetective.agent.core.types import Evidence as Evidence
+    from vadetective.agent.core.types import ScoreCurve as ScoreCurve
+    from vadetective.agent.core.types import TimeSpan as TimeSpan
+    from vadetective.agent.core.types import Trace as Trace
+    from vadetective.agent.core.types import TraceStep as TraceStep
+    from vadetective.agent.core.types import Verdict as Verdict
+    from vadetective.agent.core.types import VideoInfo as VideoInfo
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     DATASET_KINDS,
     VIDEO_EXTENSIONS,
@@ -27,7 +28,6 @@ from vadetective.agent.datasets.shanghaitech import load_shanghaitech
 from vadetective.agent.datasets.ubnormal import load_ubnormal
 from vadetective.agent.datasets.ucf_crime import load_ucf_crime
 from vadetective.agent.datasets.xd_violence import load_xd_violence
-from vadetective.agent.errors import DatasetError
 
 __all__ = [
     "DATASET_KINDS",

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vadetective.agent.errors import DatasetError
-from vadetective.agent.types import Box, Frozen, TimeSpan
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.types import Box, Frozen, TimeSpan
 
 logger = logging.getLogger(__name__)
 

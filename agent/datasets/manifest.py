@@ -1,6 +1,6 @@
 """Generic datasets: a manifest file (JSONL or CSV) and a plain folder of videos.
 
-JSONL (what ``vadetective.agent.synth.generate_suite`` writes as ``manifest.jsonl``), one object
+JSONL (what ``vadetective.agent.synth.scene.generate_suite`` writes as ``manifest.jsonl``), one object
 per line::
 
     {"path": "videos/a.mp4", "label": "sprint", "spans": [[2.0, 4.5]]}
@@ -31,6 +31,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.types import Box, TimeSpan
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
@@ -40,8 +42,6 @@ from vadetective.agent.datasets.base import (
     options_of,
     resolve_missing,
 )
-from vadetective.agent.errors import DatasetError
-from vadetective.agent.types import Box, TimeSpan
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from vadetective.agent.errors import DatasetError
+from vadetective.agent.core.errors import DatasetError
 
 #: Globals a plain-data pickle may reference: only these container constructors.
 _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(

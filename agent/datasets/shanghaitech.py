@@ -14,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
@@ -23,7 +24,6 @@ from vadetective.agent.datasets.base import (
     resolve_missing,
     spans_from_labels,
 )
-from vadetective.agent.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     FrameSpan,
@@ -30,7 +31,6 @@ from vadetective.agent.datasets.base import (
     resolve_missing,
     strip_video_suffix,
 )
-from vadetective.agent.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     FrameBox,
@@ -36,7 +37,6 @@ from vadetective.agent.datasets.base import (
     strip_video_suffix,
 )
 from vadetective.agent.datasets.safe_pickle import safe_load
-from vadetective.agent.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

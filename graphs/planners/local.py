@@ -4,7 +4,7 @@ Tools reach the model through its chat template when the template knows about to
 (``apply_chat_template(..., tools=...)``; the reply's ``<tool_call>{...}</tool_call>`` blocks
 are parsed, as Qwen and Hermes-style templates produce them), else through the JSON-action
 protocol of ``json_actions``. Generation is greedy. The model is loaded on first use, once per
-process, by ``vadetective.tools.backends.hf_vlm.load_vlm`` (shared with the ``vlm`` inspector).
+process, by ``vadetective.tools.backends.vlm.hf.load_vlm`` (shared with the ``vlm`` inspector).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
-from vadetective.agent.config import DEFAULT_MODELS, Config
+from vadetective.agent.core.config import DEFAULT_MODELS, Config
+from vadetective.graphs.planners.base import ChatPlanner
 from vadetective.graphs.planners.json_actions import (
     FINAL_TOOL,
     PROTOCOL_KEY,
@@ -35,7 +36,7 @@ from vadetective.graphs.planners.json_actions import (
     to_json_action_history,
     tool_specs,
 )
-from vadetective.tools.backends.hf_vlm import (
+from vadetective.tools.backends.vlm.hf import (
     Generation,
     VlmBundle,
     fit_image,
@@ -239,3 +240,10 @@ def _role(msg: BaseMessage) -> str:
     if isinstance(msg, ChatMessage):
         return msg.role
     raise ValueError(f"unsupported message type {type(msg).__name__}")
+
+
+def local_planner(config: Config) -> ChatPlanner:
+    """The ``local`` planner of a configuration (the catalog's factory)."""
+    return ChatPlanner(
+        LocalVLMChatModel.from_config(config), name="local", model_id=config.model_id("vlm")
+    )

@@ -21,8 +21,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import PrivateAttr
 
-from vadetective.agent.config import ServerSettings
-from vadetective.agent.errors import ConfigError
+from vadetective.agent.core.config import Config, ServerSettings
+from vadetective.agent.core.errors import ConfigError
+from vadetective.graphs.planners.base import ChatPlanner
 from vadetective.graphs.planners.json_actions import (
     FINAL_TOOL,
     PROTOCOL_KEY,
@@ -36,7 +37,7 @@ from vadetective.graphs.planners.json_actions import (
     to_json_action_history,
     tool_specs,
 )
-from vadetective.tools.backends.server_vlm import (
+from vadetective.tools.backends.vlm.server import (
     ServerRequestError,
     invoke_translated,
     make_chat_model,
@@ -283,6 +284,12 @@ def _no_call_error(reply: AIMessage, exc: ActionParseError) -> str:
         bad = reply.invalid_tool_calls[0]
         return f"the tool call {bad.get('name')!r} was malformed ({bad.get('error') or 'invalid arguments'})"
     return f"no tool call: {exc}"
+
+
+def server_planner(config: Config) -> ChatPlanner:
+    """The ``server`` planner of a configuration (the catalog's factory)."""
+    model = build_server_planner(config.server)
+    return ChatPlanner(model, name="server", model_id=config.server.model or "")
 
 
 def build_server_planner(

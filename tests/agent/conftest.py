@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vadetective.agent.types import (
+from vadetective.agent.core.types import (
     Box,
     Cost,
     Evidence,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vadetective.agent.batch import FAILURES, read_failures, run_dataset
+from vadetective.agent.batch.runner import FAILURES, read_failures, run_dataset
+from vadetective.agent.core.errors import ConfigError
 from vadetective.agent.datasets import load_dataset
-from vadetective.agent.errors import ConfigError
 
 KINDS = ("sprint", "normal", "left_object")
 
@@ -22,7 +22,7 @@ KINDS = ("sprint", "normal", "left_object")
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A manifest of three short generated scenes plus one file that is not a video."""
-    from vadetective.agent.synth import generate_scene
+    from vadetective.agent.synth.scene import generate_scene
 
     root = tmp_path_factory.mktemp("suite")
     lines = []

@@ -12,9 +12,10 @@ from rich.console import Console
 from scipy.ndimage import gaussian_filter1d
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
+from vadetective.agent.core.errors import DatasetError, MissingExtraError
+from vadetective.agent.core.types import Box, Cost, ScoreCurve, TimeSpan, Verdict, VideoInfo
 from vadetective.agent.datasets import Dataset, FrameBox, FrameSpan, LabeledVideo, load_dataset
-from vadetective.agent.errors import DatasetError, MissingExtraError
-from vadetective.agent.evaluate import (
+from vadetective.agent.eval.evaluate import (
     EvalItem,
     EvalProtocol,
     Metrics,
@@ -24,8 +25,7 @@ from vadetective.agent.evaluate import (
     evaluate_run_cli,
     format_metrics_table,
 )
-from vadetective.agent.metrics import Smoothing
-from vadetective.agent.types import Box, Cost, ScoreCurve, TimeSpan, Verdict, VideoInfo
+from vadetective.agent.eval.metrics import Smoothing
 
 FPS, N = 10.0, 40
 T = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]

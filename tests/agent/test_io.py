@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vadetective.agent.io import atomic_write_text, cache_root, content_hash
+from vadetective.agent.core.io import atomic_write_text, cache_root, content_hash
 
 
 def test_atomic_write_leaves_no_temp_file_and_normal_permissions(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
-from vadetective.agent import metrics as M
-from vadetective.agent.errors import MissingExtraError
-from vadetective.agent.types import Box, ScoreCurve, TimeSpan
+from vadetective.agent.core.errors import MissingExtraError
+from vadetective.agent.core.types import Box, ScoreCurve, TimeSpan
+from vadetective.agent.eval import metrics as M
 
 # --------------------------------------------------------------------------- frame-level, by hand
 

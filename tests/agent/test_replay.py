@@ -8,8 +8,8 @@ import re
 import pytest
 from rich.console import Console
 
-from vadetective.agent.replay import filter_steps, replay_trace
-from vadetective.agent.types import Trace
+from vadetective.agent.core.types import Trace
+from vadetective.agent.report.replay import filter_steps, replay_trace
 
 
 def _console(width: int = 300) -> Console:
@@ -63,10 +63,10 @@ def test_replay_does_not_interpret_trace_text_as_markup(sample_trace: Trace) -> 
     assert "look at [bold red]E1[/] and [link=x]y[/link]" in console.export_text()
 
 
-def test_trace_replay_prints_to_stdout(
+def test_replay_trace_prints_to_stdout(
     sample_trace: Trace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sample_trace.replay()
+    replay_trace(sample_trace)
     out = capsys.readouterr().out
     assert "Is anything abnormal happening on this street?" in out
     assert "ANOMALOUS" in out

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.errors import DatasetError
-from vadetective.agent.report import load_ground_truth, render_report, report_html
-from vadetective.agent.report_images import ImageEmbedder, draw_boxes, select_keyframes
-from vadetective.agent.report_plot import COLORS, timeline_data, timeline_svg
-from vadetective.agent.types import Box, ImageRef, ScoreCurve, TimeSpan, Trace, Verdict
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.types import Box, ImageRef, ScoreCurve, TimeSpan, Trace, Verdict
+from vadetective.agent.report.html import load_ground_truth, render_report, report_html
+from vadetective.agent.report.images import ImageEmbedder, draw_boxes, select_keyframes
+from vadetective.agent.report.plot import COLORS, timeline_data, timeline_svg
 
 
 class Page(HTMLParser):

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vadetective.agent.synth import (
+from vadetective.agent.synth.scene import (
     ANOMALY_KINDS,
     SCENE_KINDS,
     SceneTruth,
     generate_scene,
     generate_suite,
 )
-from vadetective.tools.video import open_video
+from vadetective.tools.video.sources import open_video
 
 DURATION_S = 10.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from vadetective.agent.types import (
+from vadetective.agent.core.types import (
     Box,
     Cost,
     Evidence,

@@ -13,10 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
-from vadetective.agent.errors import DatasetError
-from vadetective.agent.report_images import select_keyframes
-from vadetective.agent.types import Box, TimeSpan, Trace, Verdict
-from vadetective.agent.views import (
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.types import Box, TimeSpan, Trace, Verdict
+from vadetective.agent.report.images import select_keyframes
+from vadetective.agent.report.views import (
     InlineFigure,
     keyframes_figure,
     run_timelines,
@@ -30,8 +30,8 @@ class Run:
     """A one-video batch run of the classical profile over a generated fall scene."""
 
     def __init__(self, root: Path) -> None:
-        from vadetective.agent.batch import run_dataset
-        from vadetective.agent.synth import generate_suite
+        from vadetective.agent.batch.runner import run_dataset
+        from vadetective.agent.synth.scene import generate_suite
 
         (self.truth,) = generate_suite(root / "suite", kinds=["fall"], seeds=[0], duration_s=10.0)
         self.dir = root / "run"
@@ -206,7 +206,7 @@ def test_run_timelines_skips_missing_videos_and_survives_a_lost_dataset(
     copy = tmp_path / "run"
     shutil.copytree(run.dir, copy)
     (copy / "run.json").write_text('{"dataset": {"kind": "manifest", "root": "/nowhere"}}')
-    with caplog.at_level(logging.WARNING, logger="vadetective.agent.views"):
+    with caplog.at_level(logging.WARNING, logger="vadetective.agent.report.views"):
         figures = run_timelines(copy, video_ids=["not_a_video", run.video_id])
     assert list(figures) == [run.video_id]
     assert "no finished trace for video not_a_video" in caplog.text

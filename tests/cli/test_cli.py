@@ -106,7 +106,7 @@ def test_analyze_classical_end_to_end_json(tmp_path: Path, sprint_scene: Path) -
 
 @pytest.mark.slow
 def test_batch_then_eval_on_a_generated_suite(tmp_path: Path) -> None:
-    from vadetective.agent.synth import generate_suite
+    from vadetective.agent.synth.scene import generate_suite
 
     generate_suite(tmp_path / "suite", kinds=("sprint", "normal"), seeds=(0,), duration_s=8.0)
     run = tmp_path / "run"

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from vadetective.agent.config import Config
-from vadetective.agent.types import Box, ScoreCurve
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.types import Box, ScoreCurve
 from vadetective.tools.base import FrameSource, Inspection, ScoreResult
 from vadetective.tools.toolbox import Backends
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vadetective.agent.session import Detective
-from vadetective.agent.synth import ANOMALY_KINDS, SceneTruth, generate_scene
+from vadetective.agent.synth.scene import ANOMALY_KINDS, SceneTruth, generate_scene
 
 EXPECTED_CATEGORY = {
     "sprint": "running",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from vadetective.agent.config import Config
+from vadetective.agent.core.config import Config
 from vadetective.agent.session import Detective
 from vadetective.graphs.planners.scripted import ScriptedChatModel
 from vadetective.tools.toolbox import Backends

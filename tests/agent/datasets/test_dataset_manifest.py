@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.types import TimeSpan
 from vadetective.agent.datasets import (
     Dataset,
     DatasetSpec,
@@ -21,8 +23,6 @@ from vadetective.agent.datasets import (
     load_manifest,
     load_spec,
 )
-from vadetective.agent.errors import DatasetError
-from vadetective.agent.types import TimeSpan
 
 
 def write_suite(root: Path, lines: list[str], name: str = "manifest.jsonl") -> Path:

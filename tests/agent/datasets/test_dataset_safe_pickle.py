@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.safe_pickle import safe_load, safe_loads
-from vadetective.agent.errors import DatasetError
 
 PLAIN: Any = {
     "Arrest001_x264": [["Arrest/Arrest001_x264/00012.jpg", 1, 2.5, 30, 40]],

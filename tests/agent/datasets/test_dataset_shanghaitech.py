@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets import load_dataset, load_shanghaitech
-from vadetective.agent.errors import DatasetError
 
 MASKS: dict[str, np.ndarray] = {
     "01_0014": np.array([0, 0, 1, 1, 1, 0, 0, 1, 0, 0], dtype=np.int64),

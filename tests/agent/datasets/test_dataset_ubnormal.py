@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets import load_dataset, load_ubnormal
-from vadetective.agent.errors import DatasetError
 
 # np.savetxt(..., delimiter=",") writes floats; hand-made files write integers.
 TRACKS = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets import FrameSpan, load_dataset, load_ucf_crime
-from vadetective.agent.errors import DatasetError
 
 # Exactly as distributed: two spaces between fields, trailing two spaces on some lines.
 OFFICIAL = (

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets import load_dataset, load_xd_violence
 from vadetective.agent.datasets.xd_violence import parse_label
-from vadetective.agent.errors import DatasetError
 
 FILES = (
     "A.Beautiful.Mind.2001__#00-25-20_00-29-20_label_A.mp4",

@@ -226,7 +226,7 @@ def test_project_planner_tools_round_trip(tmp_path: Any) -> None:
     """The graph's real tool schemas render and validate (nested spans and boxes included)."""
     import numpy as np
 
-    from vadetective.agent.config import Config
+    from vadetective.agent.core.config import Config
     from vadetective.tools.base import FrameBatch
     from vadetective.tools.planner_tools import make_planner_tools
     from vadetective.tools.toolbox import Toolbox

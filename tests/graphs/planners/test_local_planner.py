@@ -18,10 +18,10 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
-from vadetective.agent.config import profile_config
+from vadetective.agent.core.config import config_for
 from vadetective.graphs.planners.json_actions import PLANNER_ERROR_KEY, PROTOCOL_KEY
 from vadetective.graphs.planners.local import LocalVLMChatModel, to_hf_messages
-from vadetective.tools.backends.hf_vlm import load_vlm
+from vadetective.tools.backends.vlm.hf import load_vlm
 
 
 def data_uri(hw: tuple[int, int], seed: int = 0) -> str:
@@ -224,7 +224,7 @@ def test_images_are_decoded_and_downscaled() -> None:
 
 def test_from_config_and_a_shared_model(tiny_vlm_dirs: dict[str, Path]) -> None:
     folder = str(tiny_vlm_dirs["plain"])
-    config = profile_config("local", models={"vlm": folder}, device="cpu", dtype="float32")
+    config = config_for("local", models={"vlm": folder}, device="cpu", dtype="float32")
     model = LocalVLMChatModel.from_config(config, max_new_tokens=7)
     assert (model.model_id, model.device, model.dtype, model.max_new_tokens) == (
         folder,

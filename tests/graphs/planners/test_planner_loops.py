@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vadetective.agent.config import Config, ServerSettings
+from vadetective.agent.core.config import Config, ServerSettings
 from vadetective.agent.session import Detective
 from vadetective.graphs.planners.local import LocalVLMChatModel
 from vadetective.graphs.planners.server import build_server_planner

@@ -11,11 +11,11 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
-from vadetective.agent.config import ServerSettings
-from vadetective.agent.errors import ConfigError, VadetectiveError
+from vadetective.agent.core.config import ServerSettings
+from vadetective.agent.core.errors import ConfigError, VadetectiveError
 from vadetective.graphs.planners.json_actions import PLANNER_ERROR_KEY, PROTOCOL_KEY
 from vadetective.graphs.planners.server import ServerChatModel, build_server_planner
-from vadetective.tools.backends.server_vlm import ServerUnreachableError
+from vadetective.tools.backends.vlm.server import ServerUnreachableError
 
 FRAME = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQ=="
 GROUND_ARGS = {"t_s": 2.5, "phrases": ["person"]}

@@ -60,7 +60,7 @@ def video_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def source(video_path: Path) -> Iterator[Any]:
     """The clip opened with the project's frame source (decord, PyAV fallback)."""
-    from vadetective.tools.video import open_video
+    from vadetective.tools.video.sources import open_video
 
     src = open_video(video_path)
     yield src
@@ -252,7 +252,7 @@ def gdino_py_files(
     import groundingdino
     import torch
 
-    from vadetective.tools.backends.gdino_py import build_model, read_config
+    from vadetective.tools.backends.grounding.gdino_py import build_model, read_config
 
     folder = tmp_path_factory.mktemp("tiny-gdino-py")
     shipped = Path(groundingdino.__file__).parent / "config" / "GroundingDINO_SwinT_OGC.py"

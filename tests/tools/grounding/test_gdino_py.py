@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import ConfigError, ModelUnavailableError
-from vadetective.tools.backends import gdino_compat
-from vadetective.tools.backends.gdino_py import (
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import ConfigError, ModelUnavailableError
+from vadetective.tools.backends.grounding import gdino_compat
+from vadetective.tools.backends.grounding.gdino_py import (
     GroundingDinoPyGrounder,
     build_model,
     load_checkpoint,

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.tools.backends.hf_grounding import (
+from vadetective.tools.backends.grounding.hf import (
     Frame,
     box_from_grounding_dino,
     chunk_phrases,

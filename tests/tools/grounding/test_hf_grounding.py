@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import ModelUnavailableError
-from vadetective.agent.types import Box
-from vadetective.tools.backends.hf_grounding import GroundingDinoGrounder, Owlv2Grounder
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import ModelUnavailableError
+from vadetective.agent.core.types import Box
+from vadetective.tools.backends.grounding.hf import GroundingDinoGrounder, Owlv2Grounder
 from vadetective.tools.base import Grounder
 from vadetective.tools.registry import build_grounder
 

@@ -8,10 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import ConfigError, ModelUnavailableError
-from vadetective.tools.backends import yolo as yolo_mod
-from vadetective.tools.backends.yolo import YoloGrounder, classes_for_phrase, resolve_weights
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import ConfigError, ModelUnavailableError
+from vadetective.tools.backends.grounding import yolo as yolo_mod
+from vadetective.tools.backends.grounding.yolo import (
+    YoloGrounder,
+    classes_for_phrase,
+    resolve_weights,
+)
 from vadetective.tools.base import Grounder
 from vadetective.tools.registry import build_grounder
 
@@ -85,7 +89,7 @@ def test_yolo_ground_contract(
 ) -> None:
     assert isinstance(yolo, Grounder) and yolo.name == "yolo"
     phrases = ["a person", "an abandoned bag", "a gun"]
-    with caplog.at_level(logging.INFO, logger="vadetective.tools.backends.yolo"):
+    with caplog.at_level(logging.INFO, logger="vadetective.tools.backends.grounding.yolo"):
         boxes = yolo.ground(source, 1.0, phrases)
     assert (
         "no class of yolo11n.yaml matches 'a gun'" in caplog.text

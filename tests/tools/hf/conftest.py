@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.types import VideoInfo
+from vadetective.agent.core.types import VideoInfo
 from vadetective.tools.base import FrameBatch
 from vadetective.tools.prompt_bank import default_bank
 

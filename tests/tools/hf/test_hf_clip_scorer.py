@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.config import Config
-from vadetective.agent.errors import (
+from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import (
     ConfigError,
     MissingExtraError,
     ModelUnavailableError,
     VideoError,
 )
 from vadetective.tools import models as models_mod
-from vadetective.tools.backends.hf_clip import ClipScorer, nearest_frames
+from vadetective.tools.backends.clip.scorer import ClipScorer, nearest_frames
 from vadetective.tools.base import TemporalScorer
 from vadetective.tools.cache import ArrayCache
 from vadetective.tools.prompt_bank import QUERY_FAMILY, default_bank
@@ -213,7 +213,7 @@ def test_auto_dtype_follows_the_cpu(
 def test_device_is_resolved_once(
     monkeypatch: pytest.MonkeyPatch, tiny_clip_dir: Path, source: Any
 ) -> None:
-    import vadetective.tools.backends.hf_clip as hf_clip
+    import vadetective.tools.backends.clip.scorer as hf_clip
 
     calls: list[str] = []
 
@@ -284,7 +284,7 @@ def test_scores_a_real_video_file(
 ) -> None:
     import av
 
-    from vadetective.tools.video import open_video
+    from vadetective.tools.video.sources import open_video
 
     path = tmp_path / "clip.mp4"
     frames = make_frames(n=16, h=48, w=64)

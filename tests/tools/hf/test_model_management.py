@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from vadetective.agent.config import DEFAULT_MODELS
-from vadetective.agent.errors import ConfigError, ModelUnavailableError
+from vadetective.agent.core.config import DEFAULT_MODELS
+from vadetective.agent.core.errors import ConfigError, ModelUnavailableError
 from vadetective.tools import models as models_mod
 from vadetective.tools.models import (
     ModelStatus,

@@ -17,7 +17,7 @@ from motion_cases import (
     span_labels,
 )
 
-from vadetective.agent.synth import SceneTruth, generate_scene
+from vadetective.agent.synth.scene import SceneTruth, generate_scene
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vadetective.agent.synth import SceneTruth
-from vadetective.agent.types import Box
+from vadetective.agent.core.types import Box
+from vadetective.agent.synth.scene import SceneTruth
 
 ASSERTED = ("sprint", "fall", "left_object", "sudden_appearance")
 REPORTED = ("loiter", "wrong_way", "erratic")
@@ -60,8 +60,8 @@ def span_labels(truth: SceneTruth, t: np.ndarray) -> np.ndarray:
 def evaluate(truth: SceneTruth) -> SceneResult:
     from sklearn.metrics import roc_auc_score
 
-    from vadetective.tools.backends.motion import MotionGrounder, MotionScorer
-    from vadetective.tools.video import open_video
+    from vadetective.tools.backends.motion.backends import MotionGrounder, MotionScorer
+    from vadetective.tools.video.sources import open_video
 
     scorer, grounder = MotionScorer(), MotionGrounder()
     with open_video(truth.video_path) as src:

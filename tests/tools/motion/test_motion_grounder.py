@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from motion_cases import ASSERTED, SEEDS, SceneResult
 
-from vadetective.agent.synth import SceneTruth
-from vadetective.tools.backends.motion import MotionGrounder
-from vadetective.tools.video import open_video
+from vadetective.agent.synth.scene import SceneTruth
+from vadetective.tools.backends.motion.backends import MotionGrounder
+from vadetective.tools.video.sources import open_video
 
 Results = dict[tuple[str, int], SceneResult]
 Scenes = dict[tuple[str, int], SceneTruth]

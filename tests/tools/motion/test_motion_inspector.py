@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from motion_cases import SEEDS
 
-from vadetective.agent.synth import SceneTruth
-from vadetective.agent.types import Box
-from vadetective.tools.backends.motion import MeasureInspector
+from vadetective.agent.core.types import Box
+from vadetective.agent.synth.scene import SceneTruth
+from vadetective.tools.backends.motion.backends import MeasureInspector
 from vadetective.tools.base import Inspection
-from vadetective.tools.video import open_video
+from vadetective.tools.video.sources import open_video
 
 Scenes = dict[tuple[str, int], SceneTruth]
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from motion_cases import ASSERTED, REPORTED, SEEDS, SceneResult
 
-from vadetective.agent.config import profile_config
-from vadetective.agent.synth import SceneTruth
-from vadetective.tools.backends.motion import (
+from vadetective.agent.core.config import config_for
+from vadetective.agent.synth.scene import SceneTruth
+from vadetective.tools.backends.motion.activity import PRIORS, normalise
+from vadetective.tools.backends.motion.backends import (
     FAMILIES,
     MeasureInspector,
     MotionGrounder,
@@ -18,10 +19,9 @@ from vadetective.tools.backends.motion import (
     clear_cache,
     family_weights,
 )
-from vadetective.tools.backends.motion_activity import PRIORS, normalise
 from vadetective.tools.base import Grounder, Inspector, TemporalScorer
 from vadetective.tools.registry import build_grounder, build_inspector, build_scorer
-from vadetective.tools.video import open_video
+from vadetective.tools.video.sources import open_video
 
 Results = dict[tuple[str, int], SceneResult]
 
@@ -154,7 +154,7 @@ def test_normalisation_needs_both_relative_and_absolute_evidence() -> None:
 
 
 def test_registry_builds_the_motion_backends() -> None:
-    config = profile_config("classical", sample_fps=5.0)
+    config = config_for("classical", sample_fps=5.0)
     scorer, grounder, inspector = (
         build_scorer(config),
         build_grounder(config),

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vadetective.agent.errors import VideoError
-from vadetective.agent.io import content_hash
+from vadetective.agent.core.errors import VideoError
+from vadetective.agent.core.io import content_hash
 from vadetective.tools.base import FrameSource
-from vadetective.tools.video import (
+from vadetective.tools.video.sources import (
     Backend,
     DecordSource,
     PyAVSource,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vadetective.agent.types import TimeSpan
-from vadetective.tools.video import (
+from vadetective.agent.core.types import TimeSpan
+from vadetective.tools.video.sources import (
     indices_at_fps,
     indices_in_span,
     nearest_indices,

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.config import ServerSettings, profile_config
-from vadetective.agent.errors import ConfigError
-from vadetective.agent.types import Box
-from vadetective.tools.backends.server_vlm import ServerInspector, ServerUnreachableError
+from vadetective.agent.core.config import ServerSettings, config_for
+from vadetective.agent.core.errors import ConfigError
+from vadetective.agent.core.types import Box
+from vadetective.tools.backends.vlm.server import ServerInspector, ServerUnreachableError
 from vadetective.tools.base import Inspection, Inspector
 from vadetective.tools.registry import build_inspector
 
@@ -34,7 +34,7 @@ def test_server_inspector_sends_the_zoomed_crop(
 ) -> None:
     fake_server.push(vlm_kit.Reply.text("  Yes, the person is lying on the ground.  "))
     settings = ServerSettings(base_url=fake_server.base_url, model="fake-vlm", timeout_s=10)
-    config = profile_config("server", server=settings)
+    config = config_for("server", server=settings)
     inspector = build_inspector(config)  # through the registry, as the toolbox builds it
     assert isinstance(inspector, ServerInspector) and isinstance(inspector, Inspector)
     result = inspector.inspect(scene_source, 1.0, PERSON, "Is this person lying on the ground?")

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.config import profile_config
-from vadetective.agent.errors import ModelUnavailableError
-from vadetective.agent.types import Box
-from vadetective.tools.backends.hf_vlm import (
+from vadetective.agent.core.config import config_for
+from vadetective.agent.core.errors import ModelUnavailableError
+from vadetective.agent.core.types import Box
+from vadetective.tools.backends.vlm.hf import (
     VlmInspector,
     crop_for_inspection,
     image_from_block,
@@ -123,7 +123,7 @@ def test_vlm_inspector_on_a_tiny_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = str(tiny_vlm_dirs["plain"])
-    config = profile_config("local", models={"vlm": folder}, device="cpu", dtype="float32")
+    config = config_for("local", models={"vlm": folder}, device="cpu", dtype="float32")
     inspector = build_inspector(config)  # through the registry, as the toolbox builds it
     assert isinstance(inspector, VlmInspector) and isinstance(inspector, Inspector)
     inspector.max_new_tokens = 6

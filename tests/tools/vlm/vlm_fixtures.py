@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vadetective.agent.types import VideoInfo
+from vadetective.agent.core.types import VideoInfo
 from vadetective.tools.base import FrameBatch
 
 HERE = Path(__file__).resolve().parent
