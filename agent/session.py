@@ -22,7 +22,12 @@ from vadetective.agent.core.config import Config
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
 from vadetective.agent.profiles import profile_config
+from vadetective.graphs.builders import build_graph
+from vadetective.graphs.nodes import Runtime
+from vadetective.graphs.planners.base import ChatPlanner, build_planner
+from vadetective.graphs.state import initial_state
 from vadetective.tools.toolbox import Backends, Toolbox
+from vadetective.tools.video.sources import open_video
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +59,6 @@ class Detective:
         backends: Backends | None = None,
         **overrides: Any,
     ) -> None:
-        from vadetective.tools.video.sources import open_video
-
         self.config = config if config is not None else profile_config(profile, **overrides)
         self.source = open_video(video)
         self.out = (
@@ -111,13 +114,8 @@ class Detective:
         stages = dict(state.get("stage_seconds") or {})
         cost = Cost(
             planner_calls=int(state.get("planner_calls", 0)),
-            tool_calls=sum(
-                1
-                for s in steps
-                if s.kind in ("tool", "perceive")
-                and s.tool
-                and s.summary != "refused: repeated call"
-            ),
+            # every executed tool call (perception included) produced evidence; refused ones did not
+            tool_calls=sum(1 for s in steps if s.evidence_id is not None),
             frames_decoded=self.source.frames_decoded - decoded0,
             frames_shown=int(state.get("frames_shown", 0)),
             seconds_total=round(seconds, 4),
@@ -178,8 +176,6 @@ class Detective:
     @property
     def planner(self) -> Any:
         if self._planner is None:
-            from vadetective.graphs.planners.base import ChatPlanner, build_planner
-
             override = self._planner_override
             if override is None:
                 self._planner = build_planner(self.config)
@@ -196,11 +192,7 @@ class Detective:
         checkpoint: str | Path | None,
         on_step: StepCallback | None,
     ) -> dict[str, Any]:
-        from vadetective.graphs.nodes import Runtime
-        from vadetective.graphs.state import initial_state
-        from vadetective.tools.planner_tools import make_planner_tools
-
-        runtime = Runtime(self.toolbox, make_planner_tools(self.toolbox), self.planner, self.config)
+        runtime = Runtime(self.toolbox, self.toolbox.planner_tools(), self.planner, self.config)
         thread = hashlib.sha1(
             f"{self.source.info.content_hash}|{graph_name}|{question}".encode()
         ).hexdigest()[:16]
@@ -209,18 +201,7 @@ class Detective:
             "recursion_limit": 4 * (self.config.max_steps + self.config.max_planner_calls) + 40,
         }
         with _checkpointer(checkpoint) as saver:
-            if graph_name == "chain":
-                from vadetective.graphs.chain import build_chain_graph
-
-                app = build_chain_graph(runtime, checkpointer=saver)
-            elif graph_name == "detective":
-                from vadetective.graphs.detective import build_detective_graph
-
-                app = build_detective_graph(runtime, checkpointer=saver)
-            else:
-                from vadetective.agent.core.errors import ConfigError
-
-                raise ConfigError(f"unknown graph {graph_name!r}: choose detective or chain")
+            app = build_graph(graph_name, runtime, checkpointer=saver)
             resume = False
             if checkpoint is not None:
                 snapshot = app.get_state(run_config)

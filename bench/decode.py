@@ -29,12 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vadetective.tools.video.sources import (
-    indices_at_fps,
-    iter_batches,
-    open_video,
-    uniform_indices,
-)
+from vadetective.tools.video.sampling import indices_at_fps, iter_batches, uniform_indices
+from vadetective.tools.video.sources import open_video
 
 BATCH = 64
 Job = Callable[[Path, np.ndarray], int]

@@ -21,28 +21,24 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 
 from vadetective.agent.core.types import Evidence, utcnow
-from vadetective.graphs import nodes, prompts
-from vadetective.graphs.nodes import Runtime, State
+from vadetective.agent.core.vocabulary import FAMILY_TAGS, ScoreFamily, ToolName
+from vadetective.graphs import prompts
+from vadetective.graphs.nodes import Runtime, perceive, run_tool, tool_step
 from vadetective.graphs.planners.base import ChatPlanner, image_block, inline_images
 from vadetective.graphs.planners.rules.policy import RulesPlanner, phrases_for
-from vadetective.graphs.state import DetectiveState
-
-_FAMILY_TAGS = {
-    "speed": ["running person"],
-    "stillness": ["person lying on the ground", "abandoned object"],
-    "appearance": ["object that suddenly appeared"],
-    "erratic": ["person moving erratically"],
-    "counterflow": ["person walking against the crowd"],
-    "loiter": ["person loitering"],
-}
+from vadetective.graphs.state import DetectiveState, new_step, timeline_evidence, with_id
+from vadetective.graphs.verdicts import to_verdict, verdict_problems
 
 
-def _timeline(state: State) -> Evidence | None:
-    return next((e for e in state.get("evidence", []) if e.id == state.get("timeline_id")), None)
+def _family_tags(family: str | None) -> list[str]:
+    try:
+        return list(FAMILY_TAGS.get(ScoreFamily(family or ""), ()))
+    except ValueError:
+        return []
 
 
-def _peak_time(state: State) -> float | None:
-    tl = _timeline(state)
+def _peak_time(state: DetectiveState) -> float | None:
+    tl = timeline_evidence(state)
     if tl is None or tl.curve is None or not tl.curve.score:
         return None
     span = tl.spans[0] if tl.spans else None
@@ -53,35 +49,37 @@ def _peak_time(state: State) -> float | None:
     return float(t[int(np.argmax(s))])
 
 
-def _run(state: State, rt: Runtime, name: str, args: dict[str, Any]) -> dict[str, Any]:
+def _run(state: DetectiveState, rt: Runtime, name: str, args: dict[str, Any]) -> DetectiveState:
     started, t0 = utcnow(), time.perf_counter()
-    ev = nodes.run_tool(rt, name, args)
-    ev = ev.model_copy(update={"id": f"E{len(state.get('evidence', [])) + 1}"})
-    step = nodes.tool_step(state, 0, ev, started, time.perf_counter() - t0)
-    return {"evidence": [ev], "steps": [step], "tool_calls": int(state.get("tool_calls", 0)) + 1}
+    ev = with_id(state, run_tool(rt, name, args))
+    step = tool_step(state, 0, ev, started, time.perf_counter() - t0)
+    return {"evidence": [ev], "steps": [step], "tool_calls": state["tool_calls"] + 1}
 
 
-def localize(state: State, rt: Runtime) -> dict[str, Any]:
+def localize(state: DetectiveState, rt: Runtime) -> DetectiveState:
     """Look at the top candidate span (or the whole video when nothing stands out)."""
-    tl = _timeline(state)
+    tl = timeline_evidence(state)
     dur = state["video"].duration_s
     span = tl.spans[0] if tl is not None and tl.spans else None
     start, end = (span.start_s, min(span.end_s, dur * 0.999)) if span else (0.0, dur * 0.999)
     return _run(
-        state, rt, "sample_frames", {"start_s": round(start, 3), "end_s": round(end, 3), "count": 4}
+        state,
+        rt,
+        ToolName.SAMPLE_FRAMES,
+        {"start_s": round(start, 3), "end_s": round(end, 3), "count": 4},
     )
 
 
-def tag(state: State, rt: Runtime) -> dict[str, Any]:
+def tag(state: DetectiveState, rt: Runtime) -> DetectiveState:
     """Short anomaly tags for the top span: from the model when there is one, else from the
     timeline's strongest cue."""
-    tl = _timeline(state)
-    family = str(tl.facts.get("dominant_family")) if tl is not None else ""
-    tags = list(_FAMILY_TAGS.get(family, [])) or phrases_for(state["question"])[:1]
+    tl = timeline_evidence(state)
+    family = (tl.scored.dominant_family if tl is not None and tl.scored else None) or ""
+    tags = _family_tags(family) or phrases_for(state["question"])[:1]
     text = f"tags from the timeline's strongest cue ({family or 'none'})"
-    update: dict[str, Any] = {}
+    update: DetectiveState = {}
     if isinstance(rt.planner, ChatPlanner):
-        frames = [e for e in state.get("evidence", []) if e.tool == "sample_frames" and e.ok]
+        frames = [e for e in state["evidence"] if e.tool == ToolName.SAMPLE_FRAMES and e.ok]
         blocks: list[Any] = [
             {
                 "type": "text",
@@ -101,9 +99,9 @@ def tag(state: State, rt: Runtime) -> dict[str, Any]:
             err = None
         except Exception as exc:  # noqa: BLE001 — a failed tag call falls back to the timeline's tags
             err = f"{type(exc).__name__}: {exc}"
-        update["planner_calls"] = int(state.get("planner_calls", 0)) + 1
+        update["planner_calls"] = state["planner_calls"] + 1
         update["steps"] = [
-            nodes._step(
+            new_step(
                 state,
                 0,
                 kind="plan",
@@ -116,7 +114,7 @@ def tag(state: State, rt: Runtime) -> dict[str, Any]:
         ]
     else:
         update["steps"] = [
-            nodes._step(
+            new_step(
                 state,
                 0,
                 kind="plan",
@@ -125,7 +123,7 @@ def tag(state: State, rt: Runtime) -> dict[str, Any]:
                 started_at=utcnow(),
             )
         ]
-    update["messages"] = [HumanMessage(f"Anomaly tags: {json.dumps(tags)}")]
+    update["tags"] = tags
     return update
 
 
@@ -140,76 +138,65 @@ def _parse_tags(text: str) -> list[str]:
     return [str(t).strip() for t in tags if str(t).strip()][:3]
 
 
-def _tags(state: State) -> list[str]:
-    for m in reversed(state.get("messages", [])):
-        if (
-            isinstance(m, HumanMessage)
-            and isinstance(m.content, str)
-            and m.content.startswith("Anomaly tags: ")
-        ):
-            return list(json.loads(m.content[len("Anomaly tags: ") :]))
-    return []
-
-
-def ground(state: State, rt: Runtime) -> dict[str, Any]:
+def ground(state: DetectiveState, rt: Runtime) -> DetectiveState:
     """Ground the tags (and people) at the peak of the top span."""
     t = _peak_time(state)
     if t is None:
         return {}
-    phrases = list(dict.fromkeys([*_tags(state), "person"]))
-    return _run(state, rt, "ground", {"t_s": round(t, 3), "phrases": phrases})
+    phrases = list(dict.fromkeys([*state["tags"], "person"]))
+    return _run(state, rt, ToolName.GROUND, {"t_s": round(t, 3), "phrases": phrases})
 
 
-def inspect(state: State, rt: Runtime) -> dict[str, Any]:
+def inspect(state: DetectiveState, rt: Runtime) -> DetectiveState:
     """Inspect the best box, with the tags as the prior."""
     g = next(
-        (e for e in reversed(state.get("evidence", [])) if e.tool == "ground" and e.ok and e.boxes),
+        (e for e in reversed(state["evidence"]) if e.tool == ToolName.GROUND and e.ok and e.boxes),
         None,
     )
     if g is None:
         return {}
     box = g.boxes[0]
-    q = f"The video could contain: {', '.join(_tags(state)) or 'an anomaly'}. Is this region involved, and what is it doing?"
+    q = f"The video could contain: {', '.join(state['tags']) or 'an anomaly'}. Is this region involved, and what is it doing?"
     return _run(
         state,
         rt,
-        "inspect_crop",
+        ToolName.INSPECT_CROP,
         {"t_s": box.t_s, "box_xyxy": [round(v, 1) for v in box.xyxy], "question": q},
     )
 
 
-def explain(state: State, rt: Runtime) -> dict[str, Any]:
+def explain(state: DetectiveState, rt: Runtime) -> DetectiveState:
     """Write the verdict from the tags, boxes and facts (the model writes it when there is one)."""
-    evidence: list[Evidence] = list(state.get("evidence", []))
+    evidence: list[Evidence] = list(state["evidence"])
     rules = RulesPlanner(rt.config)
-    tl = _timeline(state)
+    tl = timeline_evidence(state)
     draft_args = rules.verdict_args(state, evidence, [tl] if tl is not None else [])
-    update: dict[str, Any] = {}
+    update: DetectiveState = {}
     if isinstance(rt.planner, ChatPlanner):
         listing = "\n".join(f"- {prompts.render_evidence(e)}" for e in evidence)
         msg = HumanMessage(
-            f"Question: {state['question']}\nAnomaly tags: {_tags(state)}\nEvidence:\n{listing}\n"
+            f"Question: {state['question']}\nAnomaly tags: {state['tags']}\nEvidence:\n{listing}\n"
             "Call submit_verdict now, citing evidence ids."
         )
         started, t0 = utcnow(), time.perf_counter()
         try:
             reply = rt.planner.decide(
-                {**state, "messages": [*state.get("messages", []), msg]},
-                [rt.tools["submit_verdict"]],
+                {**state, "messages": [*state["messages"], msg]},
+                [rt.tools[ToolName.SUBMIT_VERDICT]],
                 True,
             )
-            call = next((c for c in reply.tool_calls if c["name"] == "submit_verdict"), None)
+            call = next((c for c in reply.tool_calls if c["name"] == ToolName.SUBMIT_VERDICT), None)
             if call is not None:
-                draft = rt.tools["submit_verdict"].invoke(dict(call["args"]))
-                if not nodes.verdict_problems(draft, state):
+                draft = rt.tools[ToolName.SUBMIT_VERDICT].invoke(dict(call["args"]))
+                if not verdict_problems(draft, state):
                     draft_args = draft.model_dump()
             err = None
         except Exception as exc:  # noqa: BLE001 — a failed explanation falls back to the measured one
             err = f"{type(exc).__name__}: {exc}"
             reply = AIMessage(content="")
-        update["planner_calls"] = int(state.get("planner_calls", 0)) + 1
+        update["planner_calls"] = state["planner_calls"] + 1
         update["steps"] = [
-            nodes._step(
+            new_step(
                 state,
                 0,
                 kind="plan",
@@ -220,12 +207,12 @@ def explain(state: State, rt: Runtime) -> dict[str, Any]:
                 error=err,
             )
         ]
-    draft = rt.tools["submit_verdict"].invoke(draft_args)
-    verdict = nodes.to_verdict(draft, state)
+    draft = rt.tools[ToolName.SUBMIT_VERDICT].invoke(draft_args)
+    verdict = to_verdict(draft, state)
     n = len(update.get("steps", []))
     update["steps"] = [
         *update.get("steps", []),
-        nodes._step(state, n, kind="verdict", summary=verdict.answer, started_at=utcnow()),
+        new_step(state, n, kind="verdict", summary=verdict.answer, started_at=utcnow()),
     ]
     update["verdict"] = verdict
     return update
@@ -234,17 +221,17 @@ def explain(state: State, rt: Runtime) -> dict[str, Any]:
 def build_chain_graph(runtime: Runtime, checkpointer: Any | None = None) -> Any:
     """Compile the chain graph around one runtime."""
     g = StateGraph(DetectiveState)
-    g.add_node("perceive", partial(nodes.perceive, rt=runtime))
+    g.add_node("perceive", partial(perceive, rt=runtime))
     g.add_node("localize", partial(localize, rt=runtime))
     g.add_node("tag", partial(tag, rt=runtime))
-    g.add_node("ground", partial(ground, rt=runtime))
+    g.add_node(ToolName.GROUND, partial(ground, rt=runtime))
     g.add_node("inspect", partial(inspect, rt=runtime))
     g.add_node("explain", partial(explain, rt=runtime))
     g.add_edge(START, "perceive")
     g.add_edge("perceive", "localize")
     g.add_edge("localize", "tag")
-    g.add_edge("tag", "ground")
-    g.add_edge("ground", "inspect")
+    g.add_edge("tag", ToolName.GROUND)
+    g.add_edge(ToolName.GROUND, "inspect")
     g.add_edge("inspect", "explain")
     g.add_edge("explain", END)
     return g.compile(checkpointer=checkpointer)

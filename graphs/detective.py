@@ -15,6 +15,7 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 
+from vadetective.agent.core.vocabulary import ToolName
 from vadetective.graphs import nodes
 from vadetective.graphs.nodes import Runtime
 from vadetective.graphs.state import DetectiveState
@@ -24,9 +25,9 @@ def route_after_plan(state: DetectiveState) -> Literal["act", "check", "force", 
     """Where the planner's answer leads."""
     msg = state["messages"][-1]
     calls = msg.tool_calls if isinstance(msg, AIMessage) else []
-    if any(c["name"] == "submit_verdict" for c in calls):
+    if any(c["name"] == ToolName.SUBMIT_VERDICT for c in calls):
         return "check"
-    if state.get("planner_error") or state.get("final_asked"):
+    if state["planner_error"] or state["final_asked"]:
         return "force"
     if calls:
         return "act"
@@ -35,9 +36,9 @@ def route_after_plan(state: DetectiveState) -> Literal["act", "check", "force", 
 
 def route_after_check(state: DetectiveState, max_retries: int) -> Literal["end", "plan", "force"]:
     """Accepted verdicts end the run; rejected ones go back to the planner a bounded number of times."""
-    if state.get("verdict") is not None:
+    if state["verdict"] is not None:
         return "end"
-    if int(state.get("rejections", 0)) > max_retries:
+    if state["rejections"] > max_retries:
         return "force"
     return "plan"
 

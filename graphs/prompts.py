@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vadetective.agent.core.types import Evidence, VideoInfo
+from vadetective.agent.core.vocabulary import ToolName
 
 SYSTEM_PROMPT = """\
 You are a video anomaly detective. You answer a question about one video: whether something \
@@ -39,9 +40,10 @@ def render_evidence(ev: Evidence) -> str:
     if ev.error:
         return f"{ev.id} {ev.tool} ERROR: {ev.error}"
     parts = [f"{ev.id} {ev.tool}: {ev.summary}"]
-    if ev.facts and ev.tool == "inspect_crop":
-        facts = ", ".join(f"{k}={_fmt(v)}" for k, v in ev.facts.items() if v is not None)
-        parts.append(f"facts: {facts}")
+    if ev.tool == ToolName.INSPECT_CROP:
+        facts = ", ".join(f"{k}={_fmt(v)}" for k, v in ev.all_facts().items() if v is not None)
+        if facts:
+            parts.append(f"facts: {facts}")
     if ev.images:
         parts.append(f"{len(ev.images)} image(s) attached")
     return "\n".join(parts)

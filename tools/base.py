@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vadetective.agent.core.types import Box, ScoreCurve, TimeSpan, VideoInfo
-
-if TYPE_CHECKING:
-    pass
+from vadetective.agent.core.types import Box, ScoreCurve, VideoInfo
+from vadetective.agent.core.vocabulary import MeasuredFacts
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,8 @@ class Inspection:
     #: The same object's box at other moments, when the inspector followed it (original
     #: pixels, time order). Empty when it did not track.
     track: list[Box] = field(default_factory=list)
+    #: Typed measurements, from inspectors that measure (the weight-free ``measure``).
+    measured: MeasuredFacts | None = None
 
 
 @runtime_checkable
@@ -121,45 +121,3 @@ class Inspector(Protocol):
     model_id: str
 
     def inspect(self, source: FrameSource, t_s: float, box: Box, question: str) -> Inspection: ...
-
-
-def spans_from_curve(
-    curve: ScoreCurve,
-    threshold: float,
-    min_gap_s: float = 1.0,
-    min_len_s: float = 0.0,
-    top_k: int | None = None,
-) -> list[TimeSpan]:
-    """Merge the moments of ``curve`` at or above ``threshold`` into spans with their mean
-    score, best first. Runs separated by less than ``min_gap_s`` are joined."""
-    t = np.asarray(curve.t_s, dtype=float)
-    s = np.asarray(curve.score, dtype=float)
-    if t.size == 0:
-        return []
-    step = float(np.median(np.diff(t))) if t.size > 1 else 1.0
-    above = s >= threshold
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < t.size:
-        if not above[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < t.size and above[j + 1]:
-            j += 1
-        if spans and t[i] - t[spans[-1][1]] <= min_gap_s:
-            spans[-1] = (spans[-1][0], j)
-        else:
-            spans.append((i, j))
-        i = j + 1
-    out: list[TimeSpan] = []
-    for a, b in spans:
-        start = max(0.0, float(t[a]) - step / 2)
-        end = float(t[b]) + step / 2
-        if end - start < min_len_s:
-            continue
-        out.append(
-            TimeSpan(start_s=start, end_s=end, score=float(np.clip(s[a : b + 1].mean(), 0, 1)))
-        )
-    out.sort(key=lambda sp: -(sp.score or 0.0))
-    return out[:top_k] if top_k else out

@@ -1,7 +1,10 @@
-"""The tools the planner calls, as typed methods that return ``Evidence``.
+"""The tools the planner calls, defined once: typed methods whose docstrings are the schema.
 
 A ``Toolbox`` binds one opened video, a configuration and a run folder to the backends chosen
-by the profile. Every tool takes primitives (seconds, phrases, pixel boxes), returns
+by the profile. Each tool method's signature and Google-style docstring are what the planner
+sees (``Toolbox.planner_tools`` wraps the bound methods as LangChain ``StructuredTool``s, as
+smolagents' ``@tool`` does), and the same method is what the graph calls, so the schema and the
+code cannot drift apart. Every tool takes primitives (seconds, phrases, pixel boxes), returns
 ``Evidence`` and turns its own failures into ``Evidence(error=...)`` so the planner can react;
 nothing raises out of a tool. Evidence ids are assigned by the graph when the case file
 receives them, so tools return ``id=""``.
@@ -16,7 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,18 +27,23 @@ from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import VadetectiveError
 from vadetective.agent.core.io import atomic_write_bytes, sha256_bytes
 from vadetective.agent.core.types import Box, Evidence, ImageRef, ScoreCurve, TimeSpan
-from vadetective.tools.base import (
-    FrameSource,
-    Grounder,
-    Inspector,
-    TemporalScorer,
-    spans_from_curve,
-)
+from vadetective.agent.core.vocabulary import TimelineFacts, ToolName
+from vadetective.tools.base import FrameSource, Grounder, Inspector, TemporalScorer
+from vadetective.tools.cache import ArrayCache
+from vadetective.tools.curves import candidate_spans, dominant_family, gaussian_smooth
+from vadetective.tools.registry import build_grounder, build_inspector, build_scorer
+from vadetective.tools.verdict import BoxArg, SpanArg, VerdictDraft
+from vadetective.tools.video.sampling import indices_at_fps, indices_in_span
+
+if TYPE_CHECKING:
+    from langchain_core.tools import StructuredTool
 
 log = logging.getLogger(__name__)
 
 #: Most frames one ``sample_frames`` call may return (the planner's context is finite).
 MAX_FRAMES_PER_CALL = 8
+#: Candidate spans a ``score_timeline`` call reports.
+TOP_SPANS = 3
 
 
 @dataclass
@@ -50,24 +58,18 @@ class Backends:
     @property
     def scorer(self) -> TemporalScorer:
         if self._scorer is None:
-            from vadetective.tools.registry import build_scorer
-
             self._scorer = build_scorer(self.config)
         return self._scorer
 
     @property
     def grounder(self) -> Grounder:
         if self._grounder is None:
-            from vadetective.tools.registry import build_grounder
-
             self._grounder = build_grounder(self.config)
         return self._grounder
 
     @property
     def inspector(self) -> Inspector:
         if self._inspector is None:
-            from vadetective.tools.registry import build_inspector
-
             self._inspector = build_inspector(self.config)
         return self._inspector
 
@@ -84,18 +86,6 @@ class Backends:
                     f"{backend.name}:{backend.model_id}" if backend.model_id else backend.name
                 )
         return out
-
-
-def gaussian_smooth(values: np.ndarray, sigma_samples: float) -> np.ndarray:
-    """Gaussian smoothing with edge padding; ``sigma_samples <= 0`` returns the input."""
-    if sigma_samples <= 0 or values.size < 3:
-        return values.astype(float)
-    radius = max(1, round(3 * sigma_samples))
-    x = np.arange(-radius, radius + 1, dtype=float)
-    kernel = np.exp(-0.5 * (x / sigma_samples) ** 2)
-    kernel /= kernel.sum()
-    padded = np.pad(values.astype(float), radius, mode="edge")
-    return np.convolve(padded, kernel, mode="valid")
 
 
 @dataclass
@@ -168,9 +158,6 @@ class Toolbox:
         Cached in memory for the session and on disk by (video hash, backend, model, sampling,
         phrases), so a later question or a later run on the same video costs no re-scoring.
         """
-        from vadetective.tools.cache import ArrayCache
-        from vadetective.tools.video.sources import indices_at_fps
-
         key_phrases = tuple(phrases or ())
         mem_key = (self.config.scorer, self.config.sample_fps, key_phrases)
         if mem_key in self._curves:
@@ -205,9 +192,9 @@ class Toolbox:
         sigma = self.config.smoothing_sigma_s / step
         smooth = ScoreCurve(
             t_s=raw.t_s,
-            score=np.clip(gaussian_smooth(np.asarray(raw.score), sigma), 0, 1).tolist(),
+            score=np.clip(gaussian_smooth(raw.score, sigma, truncate=3.0), 0, 1).tolist(),
             families={
-                k: np.clip(gaussian_smooth(np.asarray(v), sigma), 0, 1).tolist()
+                k: np.clip(gaussian_smooth(v, sigma, truncate=3.0), 0, 1).tolist()
                 for k, v in raw.families.items()
             },
         )
@@ -215,13 +202,20 @@ class Toolbox:
         return self._curves[mem_key]
 
     # ------------------------------------------------------------------ tools
+    # Each method below is one tool. Its signature and docstring are the planner's schema
+    # (see ``planner_tools``): keep the Args section in step with the parameters.
+
     def sample_frames(self, start_s: float, end_s: float, count: int = 4) -> Evidence:
-        """Frames from a span of the video, saved as images the planner can look at."""
+        """Look at frames from a span of the video; they are shown to you as images.
+
+        Args:
+            start_s: Start of the span, in seconds from the beginning of the video.
+            end_s: End of the span, in seconds (at least start_s).
+            count: How many frames to take, evenly spread over the span (1 to 8).
+        """
         args = {"start_s": start_s, "end_s": end_s, "count": count}
 
         def body() -> Evidence:
-            from vadetective.tools.video.sources import indices_in_span
-
             self._check_time("start_s", start_s)
             self._check_time("end_s", end_s)
             if end_s < start_s:
@@ -238,23 +232,29 @@ class Toolbox:
             times = ", ".join(f"{float(t):.1f}" for t in batch.t_s)
             return Evidence(
                 id="",
-                tool="sample_frames",
+                tool=ToolName.SAMPLE_FRAMES,
                 args=args,
                 summary=f"{len(refs)} frames between {start_s:.1f} s and {end_s:.1f} s (at {times} s)",
                 spans=[span],
                 images=refs,
             )
 
-        return self._run("sample_frames", args, body)
+        return self._run(ToolName.SAMPLE_FRAMES, args, body)
 
     def score_timeline(
         self,
-        phrases: Sequence[str] | None = None,
+        phrases: list[str] | None = None,
         start_s: float | None = None,
         end_s: float | None = None,
-        top_k: int = 3,
     ) -> Evidence:
-        """Anomaly score per sampled frame, a smoothed curve and the top candidate spans."""
+        """Score how anomalous each moment of the video is and list the top candidate spans.
+
+        Args:
+            phrases: Optional concrete descriptions of the anomaly to look for, such as
+                "a person lying on the ground"; omit to use the built-in prompt bank.
+            start_s: Optional start of the part to report, in seconds.
+            end_s: Optional end of the part to report, in seconds.
+        """
         args: dict[str, Any] = {
             "phrases": list(phrases) if phrases else None,
             "start_s": start_s,
@@ -280,37 +280,42 @@ class Toolbox:
                 score=[smooth.score[i] for i in keep],
                 families={k: [v[i] for i in keep] for k, v in smooth.families.items()},
             )
-            spans = candidate_spans(curve, self.config.anomaly_threshold, top_k=top_k)
+            spans = candidate_spans(curve, self.config.anomaly_threshold, top_k=TOP_SPANS)
             if curve.score:
                 peak_i = int(np.argmax(curve.score))
                 peak = f"peak {curve.score[peak_i]:.2f} at {curve.t_s[peak_i]:.1f} s"
             else:
                 peak = "no frames in range"
             fam = dominant_family(curve)
-            facts: dict[str, Any] = {
-                "peak_score": max(curve.score) if curve.score else 0.0,
-                "median_score": float(np.median(curve.score)) if curve.score else 0.0,
-                "dominant_family": fam,
-            }
+            scored = TimelineFacts(
+                peak_score=max(curve.score) if curve.score else 0.0,
+                median_score=float(np.median(curve.score)) if curve.score else 0.0,
+                dominant_family=fam,
+            )
             span_txt = (
                 "; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s (mean {s.score:.2f})" for s in spans)
                 or "none"
             )
             return Evidence(
                 id="",
-                tool="score_timeline",
+                tool=ToolName.SCORE_TIMELINE,
                 args=args,
-                summary=f"{len(curve)} frames scored, {peak}, median {facts['median_score']:.2f}; candidate spans: {span_txt}"
+                summary=f"{len(curve)} frames scored, {peak}, median {scored.median_score:.2f}; candidate spans: {span_txt}"
                 + (f"; strongest cue: {fam}" if fam else ""),
                 spans=spans,
                 curve=curve,
-                facts=facts,
+                scored=scored,
             )
 
-        return self._run("score_timeline", args, body)
+        return self._run(ToolName.SCORE_TIMELINE, args, body)
 
-    def ground(self, t_s: float, phrases: Sequence[str]) -> Evidence:
-        """Boxes for text phrases at one moment, in pixels of the original frame."""
+    def ground(self, t_s: float, phrases: list[str]) -> Evidence:
+        """Find boxes for text phrases in the frame at one moment.
+
+        Args:
+            t_s: Time of the frame, in seconds.
+            phrases: What to look for, for example ["person", "bag"].
+        """
         args = {"t_s": t_s, "phrases": list(phrases)}
 
         def body() -> Evidence:
@@ -328,16 +333,22 @@ class Toolbox:
             )
             return Evidence(
                 id="",
-                tool="ground",
+                tool=ToolName.GROUND,
                 args=args,
                 summary=f"{len(boxes)} box(es) at {t_s:.1f} s" + (f": {desc}" if boxes else ""),
                 boxes=boxes,
             )
 
-        return self._run("ground", args, body)
+        return self._run(ToolName.GROUND, args, body)
 
-    def inspect_crop(self, t_s: float, box_xyxy: Sequence[float], question: str) -> Evidence:
-        """Zoom on a box with context and answer a targeted question about it."""
+    def inspect_crop(self, t_s: float, box_xyxy: list[float], question: str) -> Evidence:
+        """Zoom on a box (with some context around it) and answer a targeted question about it.
+
+        Args:
+            t_s: Time of the frame, in seconds.
+            box_xyxy: The box [x1, y1, x2, y2] in pixels of the original frame.
+            question: A specific question, such as "is this person lying on the ground?".
+        """
         args = {"t_s": t_s, "box_xyxy": list(box_xyxy), "question": question}
 
         def body() -> Evidence:
@@ -374,15 +385,60 @@ class Toolbox:
                 facts.setdefault("answer_confidence", round(float(result.confidence), 4))
             return Evidence(
                 id="",
-                tool="inspect_crop",
+                tool=ToolName.INSPECT_CROP,
                 args=args,
                 summary=result.answer,
                 boxes=[box, *(b.clipped(self.source.info.resolution_wh) for b in result.track)],
                 images=images,
                 facts=facts,
+                measured=result.measured,
             )
 
-        return self._run("inspect_crop", args, body)
+        return self._run(ToolName.INSPECT_CROP, args, body)
+
+    def submit_verdict(
+        self,
+        answer: str,
+        is_anomalous: bool | None,
+        confidence: float,
+        justification: str,
+        evidence_ids: list[str],
+        category: str | None = None,
+        spans: list[SpanArg] | None = None,
+        boxes: list[BoxArg] | None = None,
+    ) -> VerdictDraft:
+        """Submit your final answer. It ends the investigation once it passes the checks.
+
+        Args:
+            answer: A direct answer to the question, in one or two sentences.
+            is_anomalous: True if something abnormal happens, False if not, null if undecided.
+            confidence: Your confidence in the answer, from 0 to 1.
+            justification: Why, citing the evidence ids it rests on, e.g. "(E2, E4)".
+            evidence_ids: The evidence ids cited in the justification.
+            category: A short name for what happened, e.g. "fall" or "fighting".
+            spans: When it happens: a list of {"start_s", "end_s"} in seconds.
+            boxes: Where: a list of {"t_s", "xyxy", "label", "score"} in pixels of the frame.
+        """
+        return VerdictDraft(
+            answer=answer,
+            is_anomalous=is_anomalous,
+            confidence=confidence,
+            category=category,
+            spans=spans or [],
+            boxes=boxes or [],
+            justification=justification,
+            evidence_ids=evidence_ids,
+        )
+
+    def planner_tools(self) -> dict[ToolName, StructuredTool]:
+        """The tools as LangChain ``StructuredTool``s over these bound methods, by name: the
+        schema bound to a chat model and the callable the graph invokes are one object."""
+        from langchain_core.tools import StructuredTool
+
+        return {
+            name: StructuredTool.from_function(getattr(self, name), parse_docstring=True)
+            for name in ToolName
+        }
 
     def _label_of(self, t_s: float, xyxy: Sequence[float]) -> str:
         """The label a grounding call gave this box, if one did (else empty)."""
@@ -392,20 +448,3 @@ class Toolbox:
             ):
                 return box.label
         return ""
-
-
-def candidate_spans(curve: ScoreCurve, threshold: float, top_k: int = 3) -> list[TimeSpan]:
-    """Top spans of a curve: above ``threshold`` if any, else around the relative peaks."""
-    spans = spans_from_curve(curve, threshold, min_gap_s=1.0, top_k=top_k)
-    if spans or not curve.score:
-        return spans
-    s = np.asarray(curve.score)
-    relative = float(s.max() - 0.5 * (s.max() - np.median(s)))
-    return spans_from_curve(curve, relative, min_gap_s=1.0, top_k=top_k)
-
-
-def dominant_family(curve: ScoreCurve) -> str | None:
-    """The family whose curve peaks highest, if the scorer reports families."""
-    if not curve.families or not curve.score:
-        return None
-    return max(curve.families, key=lambda k: max(curve.families[k]))

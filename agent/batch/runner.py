@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,7 @@ def run_record(
             "nudge": prompts.NUDGE_PROMPT,
         },
         "versions": _versions(),
-        "started_at": datetime.now(timezone.utc).isoformat(),
+        "started_at": datetime.now(UTC).isoformat(),
     }
     if config.scorer in ("clip", "siglip"):
         from vadetective.tools.prompt_bank import default_bank
@@ -148,7 +148,7 @@ def _record_failure(out: Path, item: LabeledVideo, error: str) -> None:
         "video_id": item.video_id,
         "path": item.path,
         "error": error,
-        "at": datetime.now(timezone.utc).isoformat(),
+        "at": datetime.now(UTC).isoformat(),
     }
     with (out / FAILURES).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")

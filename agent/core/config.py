@@ -171,4 +171,3 @@ def config_for(profile: str, **overrides: Any) -> Config:
         return Config(**values)
     except ValueError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
-

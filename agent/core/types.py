@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vadetective.agent.core.io import atomic_write_text
-from vadetective.agent.core.vocabulary import StepKind
+from vadetective.agent.core.vocabulary import MeasuredFacts, StepKind, TimelineFacts
 
 TRACE_FORMAT_VERSION = 1
 
@@ -250,12 +250,29 @@ class Evidence(Frozen):
     boxes: list[Box] = Field(default_factory=list)
     images: list[ImageRef] = Field(default_factory=list)
     curve: ScoreCurve | None = None
-    facts: dict[str, Scalar] = Field(default_factory=dict)
+    facts: dict[str, Scalar] = Field(
+        default_factory=dict, description="free-form facts (a model inspector's, the crop's)"
+    )
+    measured: MeasuredFacts | None = Field(
+        default=None, description="what a measuring inspector found, typed"
+    )
+    scored: TimelineFacts | None = Field(default=None, description="a timeline scoring's summary")
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def all_facts(self) -> dict[str, Scalar]:
+        """Every fact of this evidence in one mapping: the typed ones (measured, scored) first,
+        then the free-form ``facts``."""
+        out: dict[str, Scalar] = {}
+        if self.measured is not None:
+            out.update(self.measured.present())
+        if self.scored is not None:
+            out.update({k: v for k, v in self.scored.model_dump().items() if v is not None})
+        out.update(self.facts)
+        return out
 
 
 class Verdict(Frozen):
@@ -311,7 +328,7 @@ class Cost(Frozen):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Trace(Frozen):

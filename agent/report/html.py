@@ -421,9 +421,10 @@ class _Page:
             )
         if ev.boxes:
             parts.append(self.box_table(ev.boxes))
-        if ev.facts:
+        facts = ev.all_facts()
+        if facts:
             rows = "".join(
-                f"<tr><td>{_e(k)}</td><td>{_e(str(val))}</td></tr>" for k, val in ev.facts.items()
+                f"<tr><td>{_e(k)}</td><td>{_e(str(val))}</td></tr>" for k, val in facts.items()
             )
             parts.append(f"<table><tr><th>fact</th><th>value</th></tr>{rows}</table>")
         parts.append(self.gallery(ev.images))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vadetective.agent.core.types import Evidence, ScoreCurve, TimeSpan, Trace
+from vadetective.agent.core.vocabulary import ToolName
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -68,7 +69,7 @@ class TimelineData:
 
 
 def _is_score_evidence(ev: Evidence) -> bool:
-    return ev.ok and (ev.curve is not None or ev.tool == "score_timeline")
+    return ev.ok and (ev.curve is not None or ev.tool == ToolName.SCORE_TIMELINE)
 
 
 def timeline_data(trace: Trace, truth: list[TimeSpan]) -> TimelineData:

@@ -92,8 +92,9 @@ def _evidence_lines(ev: Evidence, known_summary: str = "") -> list[tuple[str, st
         )
         more = f" (+{len(ev.boxes) - 6} more)" if len(ev.boxes) > 6 else ""
         lines.append(("boxes", boxes + more))
-    if ev.facts:
-        lines.append(("facts", ", ".join(f"{k}={v}" for k, v in ev.facts.items())))
+    facts = ev.all_facts()
+    if facts:
+        lines.append(("facts", ", ".join(f"{k}={v}" for k, v in facts.items())))
     if ev.images:
         kinds: dict[str, int] = {}
         for ref in ev.images:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,10 +18,17 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.tools import StructuredTool
 
 from vadetective.agent.core.config import Config
+from vadetective.agent.core.vocabulary import ToolName
+from vadetective.graphs.state import DetectiveState
 
 log = logging.getLogger(__name__)
 
 FILE_PREFIX = "file://"
+
+#: ``response_metadata`` key of a planner reply that holds no usable tool call, and why. A
+#: planner that fails without raising returns an ``AIMessage`` with no tool calls and this key;
+#: the graph then forces a verdict whose trace names the error.
+PLANNER_ERROR_KEY = "planner_error"
 
 
 class Planner(Protocol):
@@ -31,7 +38,7 @@ class Planner(Protocol):
     model_id: str
 
     def decide(
-        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+        self, state: DetectiveState, tools: Sequence[StructuredTool], final: bool
     ) -> AIMessage:
         """The next action. ``final`` means only ``submit_verdict`` is allowed now."""
         ...
@@ -73,9 +80,9 @@ class ChatPlanner:
         )
 
     def decide(
-        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+        self, state: DetectiveState, tools: Sequence[StructuredTool], final: bool
     ) -> AIMessage:
-        allowed = [t for t in tools if t.name == "submit_verdict"] if final else list(tools)
+        allowed = [t for t in tools if t.name == ToolName.SUBMIT_VERDICT] if final else list(tools)
         bound = self.model.bind_tools(allowed)
         result = bound.invoke(inline_images(state.get("messages", [])))
         if not isinstance(result, AIMessage):

@@ -34,14 +34,15 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from vadetective.agent.core.vocabulary import ToolName
+from vadetective.graphs.planners.base import PLANNER_ERROR_KEY
+
 log = logging.getLogger(__name__)
 
-#: ``response_metadata`` key of a planner reply that holds no usable tool call, and why.
-PLANNER_ERROR_KEY = "planner_error"
 #: ``response_metadata`` key naming how the tool call was obtained.
 PROTOCOL_KEY = "protocol"
 #: The tool that ends the analysis.
-FINAL_TOOL = "submit_verdict"
+FINAL_TOOL = ToolName.SUBMIT_VERDICT
 
 _TAGGED_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
 

@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,7 @@ def build_sample_trace(trace_dir: Path) -> Trace:
     """Write the images of a realistic run into ``trace_dir`` and return its trace."""
     import cv2
 
-    t0 = datetime(2025, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
+    t0 = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 
     def at(seconds: float) -> datetime:
         return t0 + timedelta(seconds=seconds)

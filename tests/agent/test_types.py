@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -169,7 +169,7 @@ def test_verdict_json_has_the_fields_consumers_rely_on() -> None:
 
 
 def _trace() -> Trace:
-    t0 = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     img = ImageRef(
         path="frames/abc.jpg",
         sha256="ab" * 32,

@@ -11,6 +11,7 @@ import pytest
 
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.types import Box, ScoreCurve
+from vadetective.agent.core.vocabulary import MeasuredFacts
 from vadetective.tools.base import FrameSource, Inspection, ScoreResult
 from vadetective.tools.toolbox import Backends
 
@@ -80,7 +81,9 @@ class FakeInspector:
         crop = np.zeros((32, 32, 3), np.uint8)
         return Inspection(
             answer=f"it moves at {self.speed_ratio}x the typical speed",
-            facts={"label": "person", "speed_vs_typical": self.speed_ratio, "moving": True},
+            measured=MeasuredFacts(
+                matched=True, label="person", speed_vs_typical=self.speed_ratio, moving=True
+            ),
             crop=crop,
         )
 

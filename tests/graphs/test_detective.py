@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from vadetective.agent.core.config import Config
 from vadetective.agent.session import Detective
+from vadetective.graphs.planners.json_actions import failure_message
 from vadetective.graphs.planners.scripted import ScriptedChatModel
 from vadetective.tools.toolbox import Backends
 
@@ -261,6 +262,31 @@ def test_a_failing_planner_forces_a_verdict(
     assert v.forced
     trace = d.last_trace
     assert trace is not None and "endpoint down" in (trace.steps[-1].error or "")
+
+
+def test_a_planner_that_reports_a_failure_forces_a_verdict_at_once(
+    small_video: Path, config: Config, fakes: Backends, tmp_path: Path
+) -> None:
+    """A planner that returns a failure (the JSON-action and chat planners do, without raising)
+    is forced after its first call, and the trace names the error it reported."""
+    failure = failure_message(
+        '{"tool": "ground", "args": {"t_s": 79.5 + 10.0}}',
+        "no valid tool call after a repair retry: invalid JSON",
+        "json_actions",
+    )
+    model = ScriptedChatModel(actions=[failure, failure, failure])
+    d = Detective(small_video, config=config, out=tmp_path / "run", planner=model, backends=fakes)
+    v = d.ask()
+    trace = d.last_trace
+    assert trace is not None
+    assert v.forced and len(model.seen) == 1  # not nudged and re-asked until the budget ran out
+    plan_steps = [s for s in trace.steps if s.kind == "plan"]
+    assert [s.error for s in plan_steps] == [
+        "no valid tool call after a repair retry: invalid JSON"
+    ]
+    last = trace.steps[-1]
+    assert last.kind == "verdict" and "invalid JSON" in (last.error or "")
+    assert "the planner failed" in v.justification and "invalid JSON" in v.justification
 
 
 def test_second_question_reuses_perception(

@@ -1,0 +1,1 @@
+"""Video access: probing (``probe``), frame sources (``sources``) and sampling (``sampling``)."""

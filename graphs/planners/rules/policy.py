@@ -10,8 +10,7 @@ thresholds and write a justification from the measured facts, citing evidence id
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,17 @@ from langchain_core.tools import StructuredTool
 
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.types import Box, Evidence, TimeSpan
+from vadetective.agent.core.vocabulary import (
+    FAMILY_CATEGORY,
+    Category,
+    ScoreFamily,
+    TimelineFacts,
+    ToolName,
+    asked_categories,
+)
+from vadetective.graphs.planners.rules.facts import Finding, read_facts
+from vadetective.graphs.state import DetectiveState, timeline_evidence
+from vadetective.tools.curves import family_in, peak_in
 
 #: Spans whose peak score is below this are not worth a look.
 LOOK_THRESHOLD = 0.3
@@ -28,157 +38,26 @@ BOXES_PER_SPAN = 3
 #: Candidate spans examined.
 SPANS_EXAMINED = 2
 
-# What the measured facts mean, with the thresholds that make them count. The measure
-# inspector reports these keys; a model inspector may report none, and then the timeline decides.
-#: A blob moving this many times faster than the scene's typical speed is running.
-SPEED_RATIO = 2.2
-#: A new object static for this long (seconds) has been left behind.
-STATIC_OBJECT_S = 3.0
-#: A person who stays in place this long (seconds) while others walk is loitering.
-STATIC_PERSON_S = 6.0
-#: A person tracked this long (seconds) at no more than this fraction of the typical speed is
-#: lingering (loitering moves a little, so it is rarely fully static).
-LINGER_TRACKED_S, LINGER_SPEED_RATIO = 3.0, 0.35
-
-_FAMILY_CATEGORY = {
-    "speed": "running",
-    "stillness": "fall",
-    "appearance": "sudden appearance",
-    "erratic": "erratic motion",
-    "counterflow": "moving against the flow",
-    "loiter": "loitering",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What the measured facts of one inspected box say."""
-
-    evidence: Evidence
-    box: Box
-    strength: float
-    category: str | None
-    reasons: list[str]
-
-    @property
-    def label(self) -> str:
-        return str(self.evidence.facts.get("label") or "blob")
-
-
-def read_facts(ev: Evidence) -> tuple[float, str | None, list[str]]:
-    """(strength, category, reasons) from an inspect_crop evidence's measured facts.
-
-    Strength is 0 when nothing abnormal was measured and >= 1 when a rule fires; the strongest
-    rule names the category.
-    """
-    f = ev.facts
-    hits: list[tuple[float, str, str]] = []
-    label = str(f.get("label") or "")
-    speed = _num(f.get("speed_vs_typical"))
-    static = _num(f.get("static_for_s")) or 0.0
-    if speed is not None and speed >= SPEED_RATIO and f.get("moving", True):
-        hits.append(
-            (
-                min(2.0, speed / SPEED_RATIO),
-                "running",
-                f"moved at {speed:.1f}x the scene's typical speed",
-            )
-        )
-    if f.get("posture") == "lying":
-        hits.append(
-            (
-                1.5,
-                "fall",
-                "lies on the ground" + (f" and stayed static for {static:.1f} s" if static else ""),
-            )
-        )
-    if label == "object" and (static >= STATIC_OBJECT_S or f.get("separated_from_person")):
-        what = "was left by a person" if f.get("separated_from_person") else "appeared"
-        hits.append(
-            (
-                1.4,
-                "object left behind",
-                f"is an object that {what} and stayed static for {static:.1f} s",
-            )
-        )
-    elif label == "person" and f.get("posture") != "lying":
-        tracked = _num(f.get("tracked_s")) or 0.0
-        if static >= STATIC_PERSON_S:
-            hits.append((1.1, "loitering", f"stayed in place for {static:.1f} s"))
-        elif speed is not None and speed <= LINGER_SPEED_RATIO and tracked >= LINGER_TRACKED_S:
-            hits.append(
-                (
-                    1.05,
-                    "loitering",
-                    f"lingered almost in place ({speed:.1f}x the typical speed over {tracked:.1f} s)",
-                )
-            )
-    if f.get("appeared_suddenly") and label != "object":
-        hits.append((1.2, "sudden appearance", "appeared suddenly in the middle of the scene"))
-    if f.get("against_flow"):
-        angle = _num(f.get("angle_to_flow_deg"))
-        hits.append(
-            (
-                1.1,
-                "moving against the flow",
-                "moved against the dominant flow"
-                + (f" ({angle:.0f} deg off it)" if angle is not None else ""),
-            )
-        )
-    if f.get("erratic"):
-        hits.append((1.1, "erratic motion", "moved erratically, changing direction"))
-    if not hits:
-        return 0.0, None, []
-    hits.sort(key=lambda h: -h[0])
-    return hits[0][0], hits[0][1], [h[2] for h in hits]
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-#: Words in a question that name a category the rule planner can measure.
-_ASKED: dict[str, tuple[str, ...]] = {
-    "running": ("run", "sprint", "rush", "chas", "flee", "fast", "race", "dash"),
-    "fall": ("fall", "fell", "lying", "collaps", "faint", "on the ground"),
-    "object left behind": (
-        "left behind",
-        "abandon",
-        "unattended",
-        "bag",
-        "package",
-        "luggage",
-        "suitcase",
-        "left an object",
-    ),
-    "sudden appearance": ("appear", "sudden", "emerge", "out of nowhere"),
-    "moving against the flow": ("wrong way", "wrong direction", "against", "opposite direction"),
-    "erratic motion": ("erratic", "zigzag", "fight", "struggl", "stumbl", "panic", "jitter"),
-    "loitering": ("loiter", "linger", "hang around", "hanging around"),
-}
-
-
-def asked_categories(question: str) -> set[str]:
-    """The categories a question asks about (empty for a general question)."""
-    q = question.lower()
-    return {cat for cat, words in _ASKED.items() if any(w in q for w in words)}
-
 
 def _rescored(evidence: Sequence[Evidence]) -> Evidence | None:
     """The last timeline scored for the question's own phrases, if any."""
     return next(
-        (e for e in reversed(evidence) if e.tool == "score_timeline" and e.args.get("phrases")),
+        (
+            e
+            for e in reversed(evidence)
+            if e.tool == ToolName.SCORE_TIMELINE and e.args.get("phrases")
+        ),
         None,
     )
 
 
 def _timelines(
-    state: Mapping[str, Any], evidence: Sequence[Evidence], asked: set[str]
+    state: DetectiveState, evidence: Sequence[Evidence], asked: set[Category]
 ) -> list[Evidence]:
     """The timelines to act on: the question-specific one first (when the question is
     specific), then the general one from perception, so an anomaly the question did not ask
     about is still reported."""
-    perception = next((e for e in evidence if e.id == state.get("timeline_id")), None)
+    perception = timeline_evidence(state)
     specific = _rescored(evidence) if asked else None
     out = [t for t in (specific, perception) if t is not None and t.ok and t.curve is not None]
     return out or ([perception] if perception is not None else [])
@@ -210,28 +89,28 @@ class RulesPlanner:
 
     # -------------------------------------------------------------- the loop
     def decide(
-        self, state: Mapping[str, Any], tools: Sequence[StructuredTool], final: bool
+        self, state: DetectiveState, tools: Sequence[StructuredTool], final: bool
     ) -> AIMessage:
-        evidence: list[Evidence] = list(state.get("evidence", []))
+        evidence: list[Evidence] = list(state["evidence"])
         asked = asked_categories(state["question"])
         timelines = _timelines(state, evidence, asked)
         if not final and asked and not _rescored(evidence):
             return _call(
-                "score_timeline",
+                ToolName.SCORE_TIMELINE,
                 {"phrases": [state["question"]]},
                 f"the question asks about {' or '.join(sorted(asked))}: re-scoring the timeline for it",
-                len(state.get("steps", [])),
+                len(state["steps"]),
             )
         if not final:
             nxt = self._next_action(state, evidence, timelines)
             if nxt is not None:
                 tool, args, why = nxt
-                return _call(tool, args, why, len(state.get("steps", [])))
+                return _call(tool, args, why, len(state["steps"]))
         return _call(
-            "submit_verdict",
+            ToolName.SUBMIT_VERDICT,
             self.verdict_args(state, evidence, timelines),
             "deciding from the evidence",
-            len(state.get("steps", [])),
+            len(state["steps"]),
         )
 
     @staticmethod
@@ -252,7 +131,7 @@ class RulesPlanner:
         return out[:SPANS_EXAMINED]
 
     def _next_action(
-        self, state: Mapping[str, Any], evidence: list[Evidence], timelines: Sequence[Evidence]
+        self, state: DetectiveState, evidence: list[Evidence], timelines: Sequence[Evidence]
     ) -> tuple[str, dict[str, Any], str] | None:
         done = [(e.tool, e.args) for e in evidence]
 
@@ -266,9 +145,9 @@ class RulesPlanner:
         if not timelines or all(t.error for t in timelines):
             return None
         if not targets:
-            if not was_called("sample_frames"):
+            if not was_called(ToolName.SAMPLE_FRAMES):
                 return (
-                    "sample_frames",
+                    ToolName.SAMPLE_FRAMES,
                     {"start_s": 0.0, "end_s": round(video.duration_s * 0.999, 3), "count": 4},
                     "the timeline is flat; a look at the whole video before deciding",
                 )
@@ -277,38 +156,38 @@ class RulesPlanner:
         for span, timeline in targets:
             t_peak, _ = _peak(timeline, span)
             start, end = round(span.start_s, 3), round(min(span.end_s, video.duration_s * 0.999), 3)
-            if not was_called("sample_frames", start_s=start, end_s=end):
+            if not was_called(ToolName.SAMPLE_FRAMES, start_s=start, end_s=end):
                 return (
-                    "sample_frames",
+                    ToolName.SAMPLE_FRAMES,
                     {"start_s": start, "end_s": end, "count": 4},
                     f"the score peaks at {t_peak:.1f} s; looking at {start:.1f}-{end:.1f} s",
                 )
             grounds = [
                 e
                 for e in evidence
-                if e.tool == "ground" and span.contains(float(e.args.get("t_s", -1)))
+                if e.tool == ToolName.GROUND and span.contains(float(e.args.get("t_s", -1)))
             ]
             if not grounds:
                 return (
-                    "ground",
+                    ToolName.GROUND,
                     {"t_s": round(t_peak, 3), "phrases": phrases},
                     f"who or what is there at {t_peak:.1f} s",
                 )
             boxes = [b for e in grounds if e.ok for b in e.boxes]
             if not boxes:
                 t_mid = round((span.start_s + span.end_s) / 2, 3)
-                if len(grounds) < 2 and not was_called("ground", t_s=t_mid):
+                if len(grounds) < 2 and not was_called(ToolName.GROUND, t_s=t_mid):
                     return (
-                        "ground",
+                        ToolName.GROUND,
                         {"t_s": t_mid, "phrases": phrases},
                         "nothing found at the peak; trying mid-span",
                     )
                 continue
             for box in boxes[:BOXES_PER_SPAN]:
                 xyxy = [round(v, 1) for v in box.xyxy]
-                if not was_called("inspect_crop", t_s=box.t_s, box_xyxy=xyxy):
+                if not was_called(ToolName.INSPECT_CROP, t_s=box.t_s, box_xyxy=xyxy):
                     return (
-                        "inspect_crop",
+                        ToolName.INSPECT_CROP,
                         {
                             "t_s": box.t_s,
                             "box_xyxy": xyxy,
@@ -320,7 +199,7 @@ class RulesPlanner:
 
     # -------------------------------------------------------------- the decision
     def verdict_args(
-        self, state: Mapping[str, Any], evidence: list[Evidence], timelines: Sequence[Evidence]
+        self, state: DetectiveState, evidence: list[Evidence], timelines: Sequence[Evidence]
     ) -> dict[str, Any]:
         """The arguments of ``submit_verdict`` from the evidence so far (explicit thresholds)."""
         video = state["video"]
@@ -337,7 +216,9 @@ class RulesPlanner:
         global_peak = max(timeline.curve.score)
         findings = [
             f
-            for f in (self._finding(e) for e in evidence if e.tool == "inspect_crop" and e.ok)
+            for f in (
+                self._finding(e) for e in evidence if e.tool == ToolName.INSPECT_CROP and e.ok
+            )
             if f is not None
         ]
         best_by_span: list[tuple[TimeSpan, float, float, Finding | None, Evidence]] = []
@@ -346,7 +227,7 @@ class RulesPlanner:
             inside = [f for f in findings if span.contains(f.box.t_s)]
             best = max(inside, key=lambda f: f.strength, default=None)
             best_by_span.append((span, t_peak, peak, best, tl))
-        looked = [e.id for e in evidence if e.tool == "sample_frames" and e.ok][:2]
+        looked = [e.id for e in evidence if e.tool == ToolName.SAMPLE_FRAMES and e.ok][:2]
         if not best_by_span:
             conf = round(float(np.clip(0.5 + (self.threshold - global_peak), 0.5, 0.95)), 3)
             cite = [timeline.id, *looked]
@@ -374,22 +255,24 @@ class RulesPlanner:
         anomalous = (peak >= self.threshold and (supported or peak >= self.threshold + 0.2)) or (
             supported and peak >= self.threshold - 0.1
         )
-        family = _family_in(timeline, span) or timeline.facts.get("dominant_family")
+        family = (family_in(timeline.curve, span) if timeline.curve is not None else None) or (
+            timeline.scored or TimelineFacts()
+        ).dominant_family
         category = (
             (finding.category if finding and finding.category else None)
-            or _FAMILY_CATEGORY.get(str(family))
-            or "unusual motion"
+            or _family_category(family)
+            or Category.UNUSUAL_MOTION
         )
         # Erratic motion also reads as bursts of speed and counterflow when measured over a
         # few seconds; the timeline's family over the span tells them apart.
-        if family == "erratic" and category in ("running", "moving against the flow"):
-            category = "erratic motion"
+        if family == ScoreFamily.ERRATIC and category in (Category.RUNNING, Category.COUNTERFLOW):
+            category = Category.ERRATIC
         cites = [timeline.id]
         sample = next(
             (
                 e
                 for e in evidence
-                if e.tool == "sample_frames" and e.spans and e.spans[0].tiou(span) > 0.5
+                if e.tool == ToolName.SAMPLE_FRAMES and e.spans and e.spans[0].tiou(span) > 0.5
             ),
             None,
         )
@@ -399,7 +282,7 @@ class RulesPlanner:
             (
                 e
                 for e in evidence
-                if e.tool == "ground"
+                if e.tool == ToolName.GROUND
                 and e.ok
                 and e.boxes
                 and span.contains(float(e.args.get("t_s", -1)))
@@ -484,8 +367,15 @@ class RulesPlanner:
     def _finding(ev: Evidence) -> Finding | None:
         if not ev.boxes:
             return None
-        strength, category, reasons = read_facts(ev)
+        strength, category, reasons = read_facts(ev.measured)
         return Finding(ev, ev.boxes[0], strength, category, reasons)
+
+
+def _family_category(family: str | None) -> Category | None:
+    try:
+        return FAMILY_CATEGORY.get(ScoreFamily(family or ""))
+    except ValueError:
+        return None
 
 
 def _article(noun: str) -> str:
@@ -507,28 +397,10 @@ def _verdict_boxes(finding: Finding, span: TimeSpan, label: str) -> list[dict[st
     return out
 
 
-def _family_in(timeline: Evidence, span: TimeSpan) -> str | None:
-    """The family whose curve is highest inside ``span`` (None without family curves)."""
-    if timeline.curve is None or not timeline.curve.families:
-        return None
-    families = timeline.curve.families
-    t = np.asarray(timeline.curve.t_s)
-    inside = (t >= span.start_s) & (t <= span.end_s)
-    if not inside.any():
-        return None
-    return max(families, key=lambda k: float(np.asarray(families[k])[inside].max()))
-
-
 def _peak(timeline: Evidence, span: TimeSpan) -> tuple[float, float]:
     """(time, score) of the highest point of the timeline inside ``span``."""
     assert timeline.curve is not None
-    t = np.asarray(timeline.curve.t_s)
-    s = np.asarray(timeline.curve.score)
-    inside = (t >= span.start_s) & (t <= span.end_s)
-    if not inside.any():
-        return (span.start_s + span.end_s) / 2, float(span.score or 0.0)
-    i = int(np.argmax(np.where(inside, s, -1)))
-    return float(t[i]), float(s[i])
+    return peak_in(timeline.curve, span)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -228,7 +228,6 @@ def test_project_planner_tools_round_trip(tmp_path: Any) -> None:
 
     from vadetective.agent.core.config import Config
     from vadetective.tools.base import FrameBatch
-    from vadetective.tools.planner_tools import make_planner_tools
     from vadetective.tools.toolbox import Toolbox
 
     class _NoSource:  # the tools are only described and validated, never run
@@ -243,7 +242,7 @@ def test_project_planner_tools_round_trip(tmp_path: Any) -> None:
             return None
 
     toolbox = Toolbox(source=_NoSource(), config=Config(), run_dir=tmp_path)  # type: ignore[arg-type]
-    specs = tool_specs(list(make_planner_tools(toolbox).values()))
+    specs = tool_specs(list(toolbox.planner_tools().values()))
     prompt = render_tools_prompt(specs)
     assert all(s.name in prompt for s in specs)
     raw = json.dumps(

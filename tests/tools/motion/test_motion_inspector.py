@@ -28,12 +28,13 @@ def _at(truth: SceneTruth, after_start_s: float) -> Box:
 def test_sprinter_is_measured_fast_and_with_the_flow(motion_scenes: Scenes, seed: int) -> None:
     truth = motion_scenes["sprint", seed]
     res = _inspect(truth, _at(truth, 1.0), "Is this person running?")
-    f = res.facts
-    assert f["matched"] is True and f["label"] == "person" and f["posture"] == "upright"
-    assert f["moving"] is True
-    assert float(f["speed_vs_typical"]) >= 2.5  # type: ignore[arg-type]
-    assert float(f["speed_px_s"]) >= 2.5 * truth.walk_speed_px_s  # type: ignore[arg-type]
-    assert float(f["angle_to_flow_deg"]) < 30  # type: ignore[arg-type]
+    f = res.measured
+    assert f is not None
+    assert f.matched is True and f.label == "person" and f.posture == "upright"
+    assert f.moving is True
+    assert (f.speed_vs_typical or 0.0) >= 2.5
+    assert (f.speed_px_s or 0.0) >= 2.5 * truth.walk_speed_px_s
+    assert (f.angle_to_flow_deg or 0.0) < 30
     assert res.answer.startswith("The person-like blob moves at")
     assert res.confidence is not None and res.confidence >= 0.6
 
@@ -43,10 +44,11 @@ def test_fallen_person_is_lying_and_still(motion_scenes: Scenes, seed: int) -> N
     truth = motion_scenes["fall", seed]
     box = _at(truth, 3.0)
     res = _inspect(truth, box, "Is the person lying on the ground?")
-    f = res.facts
-    assert f["label"] == "person" and f["posture"] == "lying" and f["moving"] is False
-    assert 1.5 <= float(f["static_for_s"]) <= 3.0  # type: ignore[arg-type]
-    assert f["appeared_suddenly"] is False
+    f = res.measured
+    assert f is not None
+    assert f.label == "person" and f.posture == "lying" and f.moving is False
+    assert 1.5 <= (f.static_for_s or 0.0) <= 3.0
+    assert f.appeared_suddenly is False
     assert "lying" in res.answer.split(",")[0]  # the asked-about fact comes first
 
 
@@ -54,29 +56,32 @@ def test_fallen_person_is_lying_and_still(motion_scenes: Scenes, seed: int) -> N
 def test_left_bag_is_a_still_object_left_by_a_person(motion_scenes: Scenes, seed: int) -> None:
     truth = motion_scenes["left_object", seed]
     res = _inspect(truth, _at(truth, 3.0), "How long has this bag been left here?")
-    f = res.facts
-    assert f["label"] == "object" and f["moving"] is False
-    assert float(f["static_for_s"]) == pytest.approx(3.0, abs=0.6)  # type: ignore[arg-type]
-    assert f["separated_from_person"] is True
-    assert float(f["appeared_at_s"]) == pytest.approx(truth.spans[0].start_s, abs=0.6)  # type: ignore[arg-type]
+    f = res.measured
+    assert f is not None
+    assert f.label == "object" and f.moving is False
+    assert (f.static_for_s or 0.0) == pytest.approx(3.0, abs=0.6)
+    assert f.separated_from_person is True
+    assert (f.appeared_at_s or 0.0) == pytest.approx(truth.spans[0].start_s, abs=0.6)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sudden_appearance_is_reported_with_its_time(motion_scenes: Scenes, seed: int) -> None:
     truth = motion_scenes["sudden_appearance", seed]
     res = _inspect(truth, _at(truth, 1.5), "Where did this person come from?")
-    f = res.facts
-    assert f["appeared_suddenly"] is True
-    assert float(f["appeared_at_s"]) == pytest.approx(truth.spans[0].start_s, abs=0.4)  # type: ignore[arg-type]
+    f = res.measured
+    assert f is not None
+    assert f.appeared_suddenly is True
+    assert (f.appeared_at_s or 0.0) == pytest.approx(truth.spans[0].start_s, abs=0.4)
     assert "out of nowhere" in res.answer
 
 
 def test_wrong_way_walker_heads_against_the_flow(motion_scenes: Scenes) -> None:
     truth = motion_scenes["wrong_way", SEEDS[0]]
     res = _inspect(truth, _at(truth, 3.0), "Which direction is this person walking?")
-    f = res.facts
-    assert f["against_flow"] is True and float(f["angle_to_flow_deg"]) > 150  # type: ignore[arg-type]
-    assert 0.6 <= float(f["speed_vs_typical"]) <= 1.6  # type: ignore[arg-type]
+    f = res.measured
+    assert f is not None
+    assert f.against_flow is True and (f.angle_to_flow_deg or 0.0) > 150
+    assert 0.6 <= (f.speed_vs_typical or 0.0) <= 1.6
     assert "against the dominant flow" in res.answer.split(",")[0]
 
 
@@ -93,7 +98,7 @@ def test_box_on_background_says_so(motion_scenes: Scenes) -> None:
     truth = motion_scenes["normal", SEEDS[0]]
     box = Box(t_s=5.0, xyxy=(2.0, 2.0, 30.0, 20.0))  # the facade: never anyone there
     res = _inspect(truth, box, "Is someone here?")
-    assert res.facts["matched"] is False
+    assert res.measured is not None and res.measured.matched is False
     assert "background" in res.answer
     assert res.confidence is not None and res.confidence < 0.5
 

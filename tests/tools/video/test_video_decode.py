@@ -12,14 +12,8 @@ import pytest
 from vadetective.agent.core.errors import VideoError
 from vadetective.agent.core.io import content_hash
 from vadetective.tools.base import FrameSource
-from vadetective.tools.video.sources import (
-    Backend,
-    DecordSource,
-    PyAVSource,
-    iter_batches,
-    open_video,
-    uniform_indices,
-)
+from vadetective.tools.video.sampling import iter_batches, uniform_indices
+from vadetective.tools.video.sources import Backend, DecordSource, PyAVSource, open_video
 
 Code = Callable[[np.ndarray], int]
 # decord misplaces frames of B-frame AVIs and MPEG-TS: those files are read by auto (-> PyAV)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from vadetective.agent.core.types import TimeSpan
-from vadetective.tools.video.sources import (
+from vadetective.tools.video.sampling import (
     indices_at_fps,
     indices_in_span,
     nearest_indices,
-    open_video,
     read_at,
     uniform_indices,
 )
+from vadetective.tools.video.sources import open_video
 
 CFR_25 = np.arange(250) / 25  # 10 s at 25 fps
 VFR = np.array([0.0, 0.04, 0.08, 0.2, 0.21, 0.22, 0.4, 1.0, 1.033, 1.066])

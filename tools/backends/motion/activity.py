@@ -317,7 +317,7 @@ class _Pass:
 
 
 def _compute(source: FrameSource, scene: SceneModel, grid_fps: float) -> Activity:
-    from vadetective.tools.video.sources import nearest_indices
+    from vadetective.tools.video.sampling import nearest_indices
 
     started = time.perf_counter()
     decoded_before = source.frames_decoded

@@ -25,6 +25,7 @@ import numpy as np
 
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.types import Box, ScoreCurve
+from vadetective.agent.core.vocabulary import MeasuredFacts
 from vadetective.tools.backends.motion.activity import (
     FAMILIES,
     FAMILY_WORDS,
@@ -294,7 +295,7 @@ class MotionGrounder:
         Raises:
             ValueError: When ``t_s`` lies outside the video or its frame cannot be decoded.
         """
-        from vadetective.tools.video.sources import nearest_indices
+        from vadetective.tools.video.sampling import nearest_indices
 
         _check_time(source, t_s)
         i = int(nearest_indices(source, [t_s])[0])
@@ -465,14 +466,14 @@ class MeasureInspector:
         facts, confidence, track = measure(scene, act, source, t_s, box)
         return Inspection(
             answer=summarize(facts, question or ""),
-            facts=facts,
+            measured=MeasuredFacts.model_validate(facts),
             confidence=confidence,
             crop=self._crop(source, t_s, box),
             track=track,
         )
 
     def _crop(self, source: FrameSource, t_s: float, box: Box) -> np.ndarray | None:
-        from vadetective.tools.video.sources import nearest_indices
+        from vadetective.tools.video.sampling import nearest_indices
 
         i = int(nearest_indices(source, [t_s])[0])
         batch = source.read([i], max_side=None)

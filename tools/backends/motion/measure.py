@@ -47,7 +47,7 @@ def measure(
 ) -> tuple[Facts, float, list[Box]]:
     """Facts about ``box`` at ``t_s``, a confidence in [0, 1] for them, and the blob's box at
     each tracked moment (original pixels, time order; empty when nothing was matched)."""
-    from vadetective.tools.video.sources import nearest_indices
+    from vadetective.tools.video.sampling import nearest_indices
 
     ts = np.asarray(source.timestamps, dtype=np.float64)
     n = ts.size
@@ -237,7 +237,7 @@ def _same_place(scene: SceneModel, here: _Step, blob: Blob, other: np.ndarray) -
 def _still_since(scene: SceneModel, source: FrameSource, here: _Step, blob: Blob) -> float:
     """How long (s) the still blob has looked the same: doubling look-backs, then a bisection
     between the last offset where it was there and the first where it was not."""
-    from vadetective.tools.video.sources import nearest_indices
+    from vadetective.tools.video.sampling import nearest_indices
 
     def there(offset: float) -> bool | None:
         i = int(nearest_indices(source, [here.t - offset])[0])
@@ -272,7 +272,7 @@ def _origin(
     scene: SceneModel, source: FrameSource, facts: Facts, first: _Step, start: float, label: str
 ) -> None:
     """Where the blob came from: from an edge or another blob (a person), or out of nowhere."""
-    from vadetective.tools.video.sources import nearest_indices
+    from vadetective.tools.video.sampling import nearest_indices
 
     blob = first.blob
     if blob is None or start <= 0.05:

@@ -214,7 +214,7 @@ def read_frames(
 
 
 def nearest_frame(source: FrameSource, t_s: float) -> int:
-    from vadetective.tools.video.sources import nearest_indices
+    from vadetective.tools.video.sampling import nearest_indices
 
     return int(nearest_indices(source, [t_s])[0])
 
@@ -245,7 +245,7 @@ def clear_cache() -> None:
 
 
 def _build(source: FrameSource, max_side: int) -> SceneModel:
-    from vadetective.tools.video.sources import uniform_indices
+    from vadetective.tools.video.sampling import uniform_indices
 
     info = source.info
     ts = np.asarray(source.timestamps, dtype=np.float64)
