@@ -33,7 +33,8 @@ import numpy as np
 from vadetective.agent.core.io import CACHE_ENV, atomic_write_text
 from vadetective.agent.core.types import ScoreCurve, TimeSpan
 from vadetective.agent.datasets import LabeledVideo
-from vadetective.agent.synth.scene import SceneTruth, generate_scene
+from vadetective.agent.synth.scene import generate_scene
+from vadetective.agent.synth.truth import SceneTruth
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def make_suite(
     """Generate every (kind, seed) scene under ``root``; reuse the ones already there.
 
     Scenes are deterministic in their parameters, so a scene whose truth file exists and whose
-    parameters and generator (``suite.json``: the parameters and a hash of ``agent/synth.py``)
+    parameters and generator (``suite.json``: the parameters and a hash of ``agent/synth/``)
     match is not generated again. Also writes ``manifest.jsonl`` in
     the generic manifest format, with the truth boxes (``[t_s, x1, y1, x2, y2]``) so that
     evaluation can score boxes.
@@ -212,9 +213,13 @@ def make_suite(
         The truths in (seed, kind) order.
     """
     root.mkdir(parents=True, exist_ok=True)
-    import vadetective.agent.synth.scene as synth
+    import vadetective.agent.synth as synth
 
-    generator = hashlib.sha256(Path(synth.__file__).read_bytes()).hexdigest()[:16]
+    folder = Path(synth.__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted(folder.glob("*.py")):
+        digest.update(source.read_bytes())
+    generator = digest.hexdigest()[:16]
     params = {
         "duration_s": duration_s,
         "resolution_wh": list(resolution_wh),
@@ -308,7 +313,7 @@ def frame_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(0/1 labels, scores) on every native frame; the curve is linearly interpolated to the
     frames (no extra smoothing), a missing curve scores 0 everywhere."""
-    from vadetective.agent.eval.metrics import expand_to_frames
+    from vadetective.agent.eval.frame import expand_to_frames
 
     labels = video.frame_labels(frame_count, fps)
     scores = (

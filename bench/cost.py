@@ -73,7 +73,7 @@ from bench._common import (
 from vadetective.agent.core.config import config_for
 from vadetective.agent.core.types import Evidence, ScoreCurve, TimeSpan
 from vadetective.agent.datasets import LabeledVideo
-from vadetective.agent.synth.scene import SCENE_KINDS, SceneTruth
+from vadetective.agent.synth.truth import SCENE_KINDS, SceneTruth
 from vadetective.graphs.planners.base import ChatPlanner
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ def run_video(
 
 def summarize(outcomes: Sequence[Outcome], truths: Sequence[SceneTruth]) -> list[dict[str, Any]]:
     """One row per (strategy, noise level)."""
-    from vadetective.agent.eval.metrics import frame_auc
+    from vadetective.agent.eval.frame import frame_auc
 
     minutes = sum(t.duration_s for t in truths) / 60.0
     truth_spans = {Path(t.video_path).stem: list(t.spans) for t in truths}

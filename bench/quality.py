@@ -50,7 +50,7 @@ from bench._common import (
     union_tiou,
 )
 from vadetective.agent.core.types import Box, Verdict
-from vadetective.agent.synth.scene import ANOMALY_KINDS, SceneTruth
+from vadetective.agent.synth.truth import ANOMALY_KINDS, SceneTruth
 
 log = logging.getLogger(__name__)
 

@@ -41,10 +41,10 @@ def test_wheel_installs_only_the_vadetective_package(tmp_path: Path) -> None:
     for forbidden in ("agent", "tools", "graphs", "tests"):
         assert forbidden not in top
     for needed in (
-        "vadetective/agent/types.py",
+        "vadetective/agent/core/types.py",
         "vadetective/tools/toolbox.py",
         "vadetective/graphs/detective.py",
-        "vadetective/agent/cli.py",
+        "vadetective/agent/cli/__init__.py",
     ):
         assert needed in names, f"{needed} missing from the wheel"
     assert not any(n.startswith("vadetective/tests") for n in names)

@@ -7,7 +7,7 @@ never download anything at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -35,9 +35,23 @@ class FrameBatch:
         return int(self.frames.shape[0])
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame at working resolution, as a sequential pass yields it.
+
+    ``image`` is (H, W, 3) uint8 RGB; ``scale`` maps its pixels back to the original frame
+    (original = image * scale).
+    """
+
+    frame_idx: int
+    t_s: float
+    image: np.ndarray
+    scale: float = 1.0
+
+
 @runtime_checkable
 class FrameSource(Protocol):
-    """Random access to the frames of one video."""
+    """Random access to the frames of one video, and one sequential pass over them."""
 
     @property
     def info(self) -> VideoInfo: ...
@@ -54,6 +68,18 @@ class FrameSource(Protocol):
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         """Decode the given frames (read in sorted order, returned in sorted order)."""
+        ...
+
+    def iter_frames(
+        self,
+        max_side: int | None = None,
+        fps: float | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Iterator[Frame]:
+        """One sequential pass: frames in time order at working resolution (longer side at most
+        ``max_side``), every frame or about ``fps`` per second, between ``start_s`` and
+        ``end_s``. Perception reads the video through this, once."""
         ...
 
     def close(self) -> None: ...

@@ -38,9 +38,10 @@ import numpy as np
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from vadetective.agent.core.types import Frozen
+from vadetective.agent.core.vocabulary import ScoreFamily
 
 #: The family name given to user phrases.
-QUERY_FAMILY = "query"
+QUERY_FAMILY = ScoreFamily.QUERY
 
 Head = Literal["softmax", "sigmoid"]
 Combine = Literal["pooled", "max"]
@@ -179,7 +180,7 @@ _BUILTIN = PromptBank(
     template="a photo of {}.",
     families=(
         PromptFamily(
-            name="violence",
+            name=ScoreFamily.VIOLENCE,
             description="violence and harm to people: fights, assaults, armed threats",
             abnormal=(
                 "people punching and kicking each other in a fight",
@@ -195,7 +196,7 @@ _BUILTIN = PromptBank(
             ),
         ),
         PromptFamily(
-            name="property_crime",
+            name=ScoreFamily.PROPERTY_CRIME,
             description="crimes against property: burglary, theft, robbery, vandalism",
             abnormal=(
                 "a person breaking into a parked car",
@@ -212,7 +213,7 @@ _BUILTIN = PromptBank(
             ),
         ),
         PromptFamily(
-            name="public_safety",
+            name=ScoreFamily.PUBLIC_SAFETY,
             description="public-safety incidents: falls, fire and smoke, explosions, traffic accidents",
             abnormal=(
                 "a person falling down to the ground",
@@ -229,7 +230,7 @@ _BUILTIN = PromptBank(
             ),
         ),
         PromptFamily(
-            name="unusual_motion",
+            name=ScoreFamily.UNUSUAL_MOTION,
             description="unusual motion: sprinting, panic, erratic movement, loitering, vehicles on walkways",
             abnormal=(
                 "a person sprinting",

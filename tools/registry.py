@@ -32,12 +32,12 @@ def build(role: Role, name: str, config: Config) -> Any:
 
 
 def build_scorer(config: Config, name: str | None = None) -> TemporalScorer:
-    return build("scorer", name or config.scorer, config)  # type: ignore[no-any-return]
+    return build("scorer", name or config.scorer, config)
 
 
 def build_grounder(config: Config, name: str | None = None) -> Grounder:
-    return build("grounder", name or config.grounder, config)  # type: ignore[no-any-return]
+    return build("grounder", name or config.grounder, config)
 
 
 def build_inspector(config: Config, name: str | None = None) -> Inspector:
-    return build("inspector", name or config.inspector, config)  # type: ignore[no-any-return]
+    return build("inspector", name or config.inspector, config)

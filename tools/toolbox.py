@@ -430,13 +430,13 @@ class Toolbox:
             evidence_ids=evidence_ids,
         )
 
-    def planner_tools(self) -> dict[ToolName, StructuredTool]:
+    def planner_tools(self) -> dict[str, StructuredTool]:
         """The tools as LangChain ``StructuredTool``s over these bound methods, by name: the
         schema bound to a chat model and the callable the graph invokes are one object."""
         from langchain_core.tools import StructuredTool
 
         return {
-            name: StructuredTool.from_function(getattr(self, name), parse_docstring=True)
+            str(name): StructuredTool.from_function(getattr(self, name), parse_docstring=True)
             for name in ToolName
         }
 

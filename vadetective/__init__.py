@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
     "analyze": "vadetective.agent.session",
     "run_dataset": "vadetective.agent.batch.runner",
     "Config": "vadetective.agent.core.config",
-    "profile_config": "vadetective.agent.core.config",
+    "profile_config": "vadetective.agent.profiles",
     "Verdict": "vadetective.agent.core.types",
     "Trace": "vadetective.agent.core.types",
     "TraceStep": "vadetective.agent.core.types",
@@ -39,14 +39,13 @@ _EXPORTS: dict[str, str] = {
     "timeline_figure": "vadetective.agent.report.views",
     "keyframes_figure": "vadetective.agent.report.views",
     "run_timelines": "vadetective.agent.report.views",
-    "format_metrics_table": "vadetective.agent.eval.evaluate",
+    "format_metrics_table": "vadetective.agent.eval.table",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports lazily
     from vadetective.agent.core.config import Config as Config
-    from vadetective.agent.core.config import profile_config as profile_config
     from vadetective.agent.core.types import Box as Box
     from vadetective.agent.core.types import Evidence as Evidence
     from vadetective.agent.core.types import ScoreCurve as ScoreCurve
@@ -55,6 +54,7 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ i
     from vadetective.agent.core.types import TraceStep as TraceStep
     from vadetective.agent.core.types import Verdict as Verdict
     from vadetective.agent.core.types import VideoInfo as VideoInfo
+    from vadetective.agent.profiles import profile_config as profile_config
 
 
 def __getattr__(name: str) -> Any:

@@ -99,7 +99,7 @@ ProfileName = Literal["auto", "classical", "local", "server"]
 PROFILES: tuple[str, ...] = ("auto", "classical", "local", "server")
 
 #: The backends of each concrete profile (``auto`` resolves to ``local`` or ``classical``).
-PROFILE_BACKENDS: dict[str, dict[Role, str]] = {
+PROFILE_BACKENDS: dict[str, dict[str, str]] = {
     "classical": {"scorer": "motion", "grounder": "motion", "inspector": "measure",
                   "planner": "rules"},
     "local": {"scorer": "clip", "grounder": "grounding-dino", "inspector": "vlm",

@@ -4,7 +4,7 @@
 from a batch run folder (``results/<video_id>.json``, ground truth from ``run.json`` or a given
 dataset) and writes ``metrics.json`` atomically. Every metric, the protocol used (frame expansion,
 smoothing, headline AP flavour, thresholds) and the counts behind the numbers are in one frozen
-``Metrics`` model; ``format_metrics_table`` renders it for the CLI.
+``Metrics`` model; ``table.format_metrics_table`` renders it for the CLI.
 
 Result file contract (written by the batch runner)::
 
@@ -16,23 +16,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vadetective.agent.core.errors import DatasetError, MissingExtraError, VadetectiveError
+from vadetective.agent.core.errors import MissingExtraError, VadetectiveError
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.types import Box, Cost, Frozen, TimeSpan, Verdict, VideoInfo
 from vadetective.agent.core.vocabulary import RunFolder
-from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_dataset, load_spec
-from vadetective.agent.eval import metrics as M
+from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_spec
+from vadetective.agent.eval import captions as C
+from vadetective.agent.eval import frame as F
+from vadetective.agent.eval import localisation as L
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +75,13 @@ class EvalProtocol(Frozen):
         "mean per 16-frame snippet repeated over its frames (the UCF-Crime convention)",
     )
     snippet: int = 16
-    smoothing: M.Smoothing = Field(default_factory=M.Smoothing)
+    smoothing: F.Smoothing = Field(default_factory=F.Smoothing)
     headline_ap: Literal["pr_auc", "average_precision"] = Field(
         default="pr_auc", description="which AP the table shows first; both are always computed"
     )
     far_threshold: float = 0.5
     macro_single_class: Literal["skip", "pad"] = "skip"
-    tiou_thresholds: tuple[float, ...] = M.TIOU_THRESHOLDS
+    tiou_thresholds: tuple[float, ...] = L.TIOU_THRESHOLDS
     box_conf_threshold: float = 0.5
     box_time_tolerance_s: float = 0.5
 
@@ -131,7 +132,7 @@ class Metrics(Frozen):
     box_mean_iou: float | None = None
     box_tiou: float | None = None
     box_annotated: int = 0
-    captions: M.CaptionScores | None = None
+    captions: C.CaptionScores | None = None
     protocol: EvalProtocol = Field(default_factory=EvalProtocol)
     smoothing: str = "none"
     ap_flavour: str = (
@@ -162,12 +163,12 @@ def _frame_scores(item: EvalItem, n_frames: int, protocol: EvalProtocol) -> tupl
     v = item.verdict
     if v.frame_scores is not None and len(v.frame_scores) > 0:
         if protocol.expansion == "snippet":
-            snip = M.snippet_expand(v.frame_scores, item.fps, n_frames, protocol.snippet)
-            return M.repeat_snippets(
+            snip = F.snippet_expand(v.frame_scores, item.fps, n_frames, protocol.snippet)
+            return F.repeat_snippets(
                 protocol.smoothing.apply(snip), n_frames, protocol.snippet
             ), True
         return protocol.smoothing.apply(
-            M.expand_to_frames(v.frame_scores, item.fps, n_frames)
+            F.expand_to_frames(v.frame_scores, item.fps, n_frames)
         ), True
     # No curve: the verdict's own claims, inside its spans at their score, elsewhere 0; a verdict
     # without spans gets one video-level score for every frame.
@@ -297,19 +298,19 @@ def evaluate(
     if unmatched_results:
         notes.append(f"{unmatched_results} results are for videos not in the dataset (ignored)")
 
-    span_mean, span_per = M.span_map(span_pred, span_true, protocol.tiou_thresholds)
-    boxes = M.box_scores(
+    span_mean, span_per = L.span_map(span_pred, span_true, protocol.tiou_thresholds)
+    boxes = L.box_scores(
         box_pred, box_true, protocol.box_conf_threshold, protocol.box_time_tolerance_s
     )
     cap = _captions(refs, hyps, captions, notes)
     return Metrics(
-        frame_auc=M.frame_auc(labels, scores),
-        frame_ap=M.frame_ap(labels, scores),
-        frame_ap_sklearn=M.frame_ap_sklearn(labels, scores),
-        macro_auc=M.macro_auc(labels, scores, protocol.macro_single_class),
-        auc_abnormal_only=M.auc_abnormal_only(labels, scores, anomalous),
-        far_normal=M.far_normal(scores, anomalous, protocol.far_threshold),
-        per_class_auc=M.per_class_auc(labels, scores, categories, anomalous),
+        frame_auc=F.frame_auc(labels, scores),
+        frame_ap=F.frame_ap(labels, scores),
+        frame_ap_sklearn=F.frame_ap_sklearn(labels, scores),
+        macro_auc=F.macro_auc(labels, scores, protocol.macro_single_class),
+        auc_abnormal_only=F.auc_abnormal_only(labels, scores, anomalous),
+        far_normal=F.far_normal(scores, anomalous, protocol.far_threshold),
+        per_class_auc=F.per_class_auc(labels, scores, categories, anomalous),
         video_accuracy=correct / decided_pool if decided_pool else None,
         span_map=span_mean,
         span_ap={f"{t:g}": ap for t, ap in span_per.items()},
@@ -326,7 +327,7 @@ def evaluate(
 
 def _captions(
     refs: list[list[str]], hyps: list[str], wanted: bool | None, notes: list[str]
-) -> M.CaptionScores | None:
+) -> C.CaptionScores | None:
     if wanted is False:
         return None
     if not refs:
@@ -334,7 +335,7 @@ def _captions(
             notes.append("caption metrics asked for, but no video has reference descriptions")
         return None
     try:
-        return M.caption_metrics(refs, hyps)
+        return C.caption_metrics(refs, hyps)
     except MissingExtraError as exc:
         if wanted:
             raise
@@ -445,112 +446,3 @@ def evaluate_run(
         metrics.save(run_dir / METRICS_FILE)
         logger.info("wrote %s", run_dir / METRICS_FILE)
     return metrics
-
-
-def evaluate_run_cli(
-    run_dir: str | Path,
-    dataset: Sequence[str] | None = None,
-    annotations: str | Path | None = None,
-    console: Console | None = None,
-    protocol: EvalProtocol | None = None,
-) -> Metrics:
-    """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
-
-    Args:
-        run_dir: the run folder.
-        dataset: ``[KIND, ROOT]`` of the ground truth; default: the dataset in ``run.json``.
-        annotations: the official annotation file, with ``dataset``.
-        console: where to print (default: a new rich console on stdout).
-        protocol: see ``evaluate``.
-
-    Returns:
-        The metrics.
-
-    Raises:
-        DatasetError: ``dataset`` is not KIND and ROOT, or ``annotations`` comes without it.
-    """
-    from rich.console import Console
-
-    ground_truth: Dataset | None = None
-    if dataset:
-        if len(dataset) != 2:
-            raise DatasetError(
-                f"--dataset takes KIND and ROOT (e.g. ucf-crime /data/UCF_Crimes), got {list(dataset)}"
-            )
-        ground_truth = load_dataset(dataset[0], dataset[1], annotations)
-    elif annotations is not None:
-        raise DatasetError("--annotations needs --dataset KIND ROOT")
-    metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
-    console = console or Console()
-    console.print(format_metrics_table(metrics))
-    console.print(f"wrote {Path(run_dir) / METRICS_FILE}")
-    return metrics
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def _fmt(x: float | None, pct: bool = True) -> str:
-    if x is None:
-        return "-"
-    return f"{100 * x:.2f}" if pct else f"{x:.3f}"
-
-
-def format_metrics_table(metrics: Metrics) -> Table:
-    """A rich table of the metrics (percentages, ``-`` where undefined) with the protocol and
-    counts as its caption."""
-    from rich.table import Table
-
-    m = metrics
-    table = Table(title="vadetective evaluation", show_lines=False)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("about", style="dim")
-    rows: list[tuple[str, str, str]] = [
-        ("frame AUC", _fmt(m.frame_auc), "ROC-AUC pooled over all frames (UCF-Crime)"),
-        ("frame AP", _fmt(m.frame_ap), "area under PR curve (XD-Violence official)"),
-        ("frame AP (sklearn)", _fmt(m.frame_ap_sklearn), "average_precision_score"),
-        (
-            "macro AUC",
-            _fmt(m.macro_auc),
-            f"mean per-video AUC ({m.protocol.macro_single_class} single-class)",
-        ),
-        ("AUC abnormal only", _fmt(m.auc_abnormal_only), "pooled over anomalous videos"),
-        (
-            "FAR normal",
-            _fmt(m.far_normal),
-            f"frames of normal videos > {m.protocol.far_threshold:g}",
-        ),
-        ("video accuracy", _fmt(m.video_accuracy), "is_anomalous right"),
-        ("span mAP", _fmt(m.span_map), "tIoU " + ", ".join(m.span_ap)),
-    ]
-    rows += [(f"  AP@{t}", _fmt(ap), "") for t, ap in m.span_ap.items()]
-    if m.box_annotated:
-        rows += [
-            ("box mean IoU", _fmt(m.box_mean_iou), f"{m.box_annotated} annotated boxes"),
-            ("box TIoU", _fmt(m.box_tiou), f"confidence >= {m.protocol.box_conf_threshold:g}"),
-        ]
-    rows += [
-        (f"  AUC {k}", _fmt(v), "class + all normal videos") for k, v in m.per_class_auc.items()
-    ]
-    if m.captions is not None:
-        cs = m.captions
-        rows += [
-            (
-                "BLEU-1/2/3/4",
-                " / ".join(_fmt(x) for x in (cs.bleu1, cs.bleu2, cs.bleu3, cs.bleu4)),
-                "",
-            ),
-            ("ROUGE-L", _fmt(cs.rouge_l), ""),
-            ("METEOR", _fmt(cs.meteor), "" if cs.meteor_synonyms else "no WordNet: exact+stem"),
-            ("CIDEr", _fmt(cs.cider, pct=False), "CIDEr-D (COCO)"),
-        ]
-    for r in rows:
-        table.add_row(*r)
-    c = m.counts
-    table.caption = (
-        f"{c.videos} videos ({c.anomalous} anomalous, {c.normal} normal), {c.frames} frames; "
-        f"expansion {m.protocol.expansion}, smoothing {m.smoothing}, headline AP {m.protocol.headline_ap}"
-        + "".join(f"\n{n}" for n in m.notes)
-    )
-    return table

@@ -12,6 +12,7 @@ from rich.console import Console
 from scipy.ndimage import gaussian_filter1d
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
+from vadetective.agent.cli.runs import evaluate_run_cli
 from vadetective.agent.core.errors import DatasetError, MissingExtraError
 from vadetective.agent.core.types import Box, Cost, ScoreCurve, TimeSpan, Verdict, VideoInfo
 from vadetective.agent.datasets import Dataset, FrameBox, FrameSpan, LabeledVideo, load_dataset
@@ -22,10 +23,9 @@ from vadetective.agent.eval.evaluate import (
     RunFormatError,
     evaluate,
     evaluate_run,
-    evaluate_run_cli,
-    format_metrics_table,
 )
-from vadetective.agent.eval.metrics import Smoothing
+from vadetective.agent.eval.frame import Smoothing
+from vadetective.agent.eval.table import format_metrics_table
 
 FPS, N = 10.0, 40
 T = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]

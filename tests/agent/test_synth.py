@@ -9,13 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vadetective.agent.synth.scene import (
-    ANOMALY_KINDS,
-    SCENE_KINDS,
-    SceneTruth,
-    generate_scene,
-    generate_suite,
-)
+from vadetective.agent.synth.scene import generate_scene, generate_suite
+from vadetective.agent.synth.truth import ANOMALY_KINDS, SCENE_KINDS, SceneTruth
 from vadetective.tools.video.sources import open_video
 
 DURATION_S = 10.0

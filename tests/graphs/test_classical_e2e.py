@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from vadetective.agent.session import Detective
-from vadetective.agent.synth.scene import ANOMALY_KINDS, SceneTruth, generate_scene
+from vadetective.agent.synth.scene import generate_scene
+from vadetective.agent.synth.truth import ANOMALY_KINDS, SceneTruth
 
 EXPECTED_CATEGORY = {
     "sprint": "running",

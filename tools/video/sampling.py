@@ -161,3 +161,21 @@ def iter_batches(
     idx = np.unique(np.asarray(frame_idx, dtype=np.int64))
     for start in range(0, idx.size, max(1, batch_size)):
         yield source.read(idx[start : start + batch_size].tolist(), max_side=max_side)
+
+
+def frames_between(
+    timeline: Timeline, fps: float | None = None, start_s: float = 0.0, end_s: float | None = None
+) -> np.ndarray:
+    """Indices of the frames between ``start_s`` and ``end_s`` (inclusive): all of them, or about
+    ``fps`` per second (``indices_at_fps``)."""
+    t = _times(timeline)
+    end = float("inf") if end_s is None else end_s
+    if fps is not None:
+        span = None
+        if start_s > 0 or end_s is not None:
+            hi = min(end, _end_s(timeline, t))
+            if hi <= start_s:
+                return np.zeros(0, dtype=np.int64)
+            span = TimeSpan(start_s=max(0.0, start_s), end_s=hi)
+        return indices_at_fps(timeline, fps, span)
+    return np.flatnonzero((t >= start_s) & (t <= end)).astype(np.int64)

@@ -27,7 +27,7 @@ from vadetective.agent.core.errors import (
     VideoError,
 )
 from vadetective.agent.core.types import VideoInfo
-from vadetective.tools.base import FrameBatch
+from vadetective.tools.base import Frame, FrameBatch
 from vadetective.tools.video.probe import (
     Probe,
     check_path,
@@ -40,6 +40,7 @@ from vadetective.tools.video.probe import (
     seconds_of,
     video_stream,
 )
+from vadetective.tools.video.sampling import frames_between
 
 if TYPE_CHECKING:
     import av
@@ -106,6 +107,26 @@ class VideoSource:
     ) -> FrameBatch:
         """Decode the given frames (read in sorted order, returned sorted, duplicates once)."""
         raise NotImplementedError
+
+    def iter_frames(
+        self,
+        max_side: int | None = None,
+        fps: float | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Iterator[Frame]:
+        """One sequential pass at working resolution (see ``FrameSource.iter_frames``).
+
+        This base version reads sorted batches through ``read``; sources override it to decode
+        once and scale inside the decoder.
+        """
+        idx = frames_between(self, fps, start_s, end_s)
+        for start in range(0, idx.size, _CHUNK):
+            batch = self.read(idx[start : start + _CHUNK].tolist(), max_side=max_side)
+            for k in range(len(batch)):
+                yield Frame(
+                    int(batch.frame_idx[k]), float(batch.t_s[k]), batch.frames[k], batch.scale
+                )
 
     def _targets(self, frame_idx: Sequence[int] | np.ndarray) -> np.ndarray:
         if self._closed:

@@ -9,8 +9,8 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
+from vadetective.graphs.planners.base import PLANNER_ERROR_KEY
 from vadetective.graphs.planners.json_actions import (
-    PLANNER_ERROR_KEY,
     PROTOCOL_KEY,
     ActionParseError,
     ToolSpec,

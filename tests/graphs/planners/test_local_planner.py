@@ -19,7 +19,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 
 from vadetective.agent.core.config import config_for
-from vadetective.graphs.planners.json_actions import PLANNER_ERROR_KEY, PROTOCOL_KEY
+from vadetective.graphs.planners.base import PLANNER_ERROR_KEY
+from vadetective.graphs.planners.json_actions import PROTOCOL_KEY
 from vadetective.graphs.planners.local import LocalVLMChatModel, to_hf_messages
 from vadetective.tools.backends.vlm.hf import load_vlm
 

@@ -13,7 +13,8 @@ from langchain_core.tools import StructuredTool
 
 from vadetective.agent.core.config import ServerSettings
 from vadetective.agent.core.errors import ConfigError, VadetectiveError
-from vadetective.graphs.planners.json_actions import PLANNER_ERROR_KEY, PROTOCOL_KEY
+from vadetective.graphs.planners.base import PLANNER_ERROR_KEY
+from vadetective.graphs.planners.json_actions import PROTOCOL_KEY
 from vadetective.graphs.planners.server import ServerChatModel, build_server_planner
 from vadetective.tools.backends.vlm.server import ServerUnreachableError
 

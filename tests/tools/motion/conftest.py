@@ -17,7 +17,8 @@ from motion_cases import (
     span_labels,
 )
 
-from vadetective.agent.synth.scene import SceneTruth, generate_scene
+from vadetective.agent.synth.scene import generate_scene
+from vadetective.agent.synth.truth import SceneTruth
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vadetective.agent.core.types import Box
-from vadetective.agent.synth.scene import SceneTruth
+from vadetective.agent.synth.truth import SceneTruth
 
 ASSERTED = ("sprint", "fall", "left_object", "sudden_appearance")
 REPORTED = ("loiter", "wrong_way", "erratic")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from motion_cases import ASSERTED, SEEDS, SceneResult
 
-from vadetective.agent.synth.scene import SceneTruth
+from vadetective.agent.synth.truth import SceneTruth
 from vadetective.tools.backends.motion.backends import MotionGrounder
 from vadetective.tools.video.sources import open_video
 

@@ -6,7 +6,7 @@ import pytest
 from motion_cases import SEEDS
 
 from vadetective.agent.core.types import Box
-from vadetective.agent.synth.scene import SceneTruth
+from vadetective.agent.synth.truth import SceneTruth
 from vadetective.tools.backends.motion.backends import MeasureInspector
 from vadetective.tools.base import Inspection
 from vadetective.tools.video.sources import open_video

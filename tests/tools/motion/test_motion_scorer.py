@@ -9,7 +9,7 @@ import pytest
 from motion_cases import ASSERTED, REPORTED, SEEDS, SceneResult
 
 from vadetective.agent.core.config import config_for
-from vadetective.agent.synth.scene import SceneTruth
+from vadetective.agent.synth.truth import SceneTruth
 from vadetective.tools.backends.motion.activity import PRIORS, normalise
 from vadetective.tools.backends.motion.backends import (
     FAMILIES,

@@ -64,7 +64,7 @@ def test_unknown_backend_is_a_config_error(damaged: dict[str, Path]) -> None:
 def test_cut_file_is_read_up_to_its_last_decodable_frame(
     damaged: dict[str, Path], frame_code: Code, caplog: pytest.LogCaptureFixture, backend: Backend
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="vadetective.tools.video"):
+    with caplog.at_level(logging.WARNING, logger="vadetective.tools.video.sources"):
         src = open_video(damaged["cut_faststart"], backend=backend)
     with src:
         info = src.info
@@ -93,7 +93,7 @@ def test_garbage_in_the_middle_is_skipped_with_a_warning(
     with open_video(damaged["garbage_middle"], backend=backend) as src:
         n = src.info.frame_count
         assert n == 200 and src.info.truncated_at_s is None  # the index is intact
-        with caplog.at_level(logging.WARNING, logger="vadetective.tools.video"):
+        with caplog.at_level(logging.WARNING, logger="vadetective.tools.video.sources"):
             batch = src.read(range(n))
         got = batch.frame_idx.tolist()
         assert 100 <= len(got) < n  # a damaged stretch is left out, the rest decodes

@@ -114,3 +114,30 @@ def test_helpers_accept_a_source_and_read_at_sorts_and_dedupes(
         assert batch.t_s.tolist() == pytest.approx([0.0, 0.2, 1.0])
         assert [frame_code(f) for f in batch.frames] == [0, 5, 25]
         assert batch.frames.shape[1:] == (48, 80, 3) and batch.scale == 2.0
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize(
+    ("fps", "start_s", "end_s", "expected"),
+    [
+        (None, 0.0, None, list(range(50))),
+        (5.0, 0.0, None, list(range(0, 50, 5))),
+        (None, 1.0, 1.2, [25, 26, 27, 28, 29, 30]),
+        (10.0, 0.4, 0.9, [10, 12, 15, 17, 20]),  # 0.7 s lies between frames 17 and 18
+    ],
+)
+def test_iter_frames_is_one_ordered_pass_at_working_resolution(
+    videos: dict[str, Path],
+    frame_code: Callable[[np.ndarray], int],
+    backend: str,
+    fps: float | None,
+    start_s: float,
+    end_s: float | None,
+    expected: list[int],
+) -> None:
+    with open_video(videos["cfr"], backend=backend) as src:  # type: ignore[arg-type]
+        frames = list(src.iter_frames(max_side=80, fps=fps, start_s=start_s, end_s=end_s))
+    assert [f.frame_idx for f in frames] == expected
+    assert [frame_code(f.image) for f in frames] == expected  # the pixels are those frames
+    assert [f.t_s for f in frames] == pytest.approx([i / 25 for i in expected])
+    assert all(f.image.shape == (48, 80, 3) and f.scale == 2.0 for f in frames)

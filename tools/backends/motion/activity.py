@@ -45,12 +45,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vadetective.agent.core.vocabulary import MOTION_FAMILIES, ScoreFamily, family_words
 from vadetective.tools.backends.motion.scene import Blob, SceneModel, read_frames
 from vadetective.tools.base import FrameSource
 
 log = logging.getLogger(__name__)
 
-FAMILIES: tuple[str, ...] = ("speed", "stillness", "appearance", "erratic", "counterflow")
+FAMILIES: tuple[ScoreFamily, ...] = MOTION_FAMILIES
 MAX_POINTS = 3600  # grid points per video; longer videos get a coarser grid
 _MOVING_BL_S = 0.4  # body lengths per second above which a blob counts as moving
 _DIR_BINS = 12
@@ -68,29 +69,23 @@ class FamilyPrior:
 
 
 PRIORS: dict[str, FamilyPrior] = {
-    "speed": FamilyPrior(1.7, 0.25, 0.25, "body lengths per second of the fastest blob"),
-    "stillness": FamilyPrior(1.5, 0.4, 0.4, "seconds the oldest still foreground has stayed"),
-    "appearance": FamilyPrior(0.35, 0.08, 0.1, "size of a blob appearing mid-frame (0-1)"),
-    "erratic": FamilyPrior(0.18, 0.05, 0.06, "mean turn of moving blobs over 2 s (0-1)"),
-    "counterflow": FamilyPrior(0.6, 0.08, 0.12, "rarity of a moving blob's direction (0-1)"),
+    ScoreFamily.SPEED: FamilyPrior(1.7, 0.25, 0.25, "body lengths per second of the fastest blob"),
+    ScoreFamily.STILLNESS: FamilyPrior(
+        1.5, 0.4, 0.4, "seconds the oldest still foreground has stayed"
+    ),
+    ScoreFamily.APPEARANCE: FamilyPrior(
+        0.35, 0.08, 0.1, "size of a blob appearing mid-frame (0-1)"
+    ),
+    ScoreFamily.ERRATIC: FamilyPrior(0.18, 0.05, 0.06, "mean turn of moving blobs over 2 s (0-1)"),
+    ScoreFamily.COUNTERFLOW: FamilyPrior(
+        0.6, 0.08, 0.12, "rarity of a moving blob's direction (0-1)"
+    ),
 }
 
-#: Words in the planner's phrases that point at a family (matched as substrings). Families of
-#: matched words keep weight 1 in the overall score, the others drop to ``_UNMATCHED_WEIGHT``;
-#: phrases that match nothing leave every family at weight 1.
-FAMILY_WORDS: dict[str, tuple[str, ...]] = {
-    "speed": ("run", "sprint", "rush", "chas", "flee", "fast", "speed", "race", "dash", "hurr",
-              "escap", "jog", "bolt"),
-    "stillness": ("fall", "fell", "lying", "lie ", "lies", "collaps", "faint", "ground", "still",
-                  "static", "motionless", "stopp", "left", "abandon", "unattended", "drop", "bag",
-                  "object", "package", "parcel", "luggage", "suitcase", "box", "parked", "stay",
-                  "loiter", "linger", "idle", "wait"),
-    "appearance": ("appear", "sudden", "emerge", "nowhere", "pop", "materiali", "new "),
-    "erratic": ("erratic", "jitter", "zigzag", "chaotic", "panic", "fight", "struggl", "stumbl",
-                "flail", "swerv", "drunk", "confus", "wander", "loiter", "irregular"),
-    "counterflow": ("wrong way", "wrong direction", "against", "opposite", "counter", "revers",
-                    "backward", "contraflow", "upstream", "turn around", "turns around"),
-}  # fmt: skip
+#: Words in the planner's phrases that point at a family (matched as substrings), from the shared
+#: vocabulary. Families of matched words keep weight 1 in the overall score, the others drop to
+#: ``_UNMATCHED_WEIGHT``; phrases that match nothing leave every family at weight 1.
+FAMILY_WORDS: dict[ScoreFamily, tuple[str, ...]] = {f: family_words(f) for f in MOTION_FAMILIES}
 _UNMATCHED_WEIGHT = 0.4
 
 

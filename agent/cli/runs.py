@@ -1,0 +1,241 @@
+"""`vadetective batch` and `eval`: datasets, run folders and their metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from vadetective.agent.batch.runner import BatchSummary, run_dataset
+from vadetective.agent.batch.worker import VideoOutcome
+from vadetective.agent.cli.common import (
+    app,
+    fail,
+    friendly_errors,
+    out_console,
+)
+from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.vocabulary import RunFolder
+from vadetective.agent.datasets import Dataset, load_dataset
+from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
+from vadetective.agent.eval.table import format_metrics_table
+
+
+@app.command()
+@friendly_errors
+def batch(
+    kind: str = typer.Argument(
+        ..., help="ucf-crime, xd-violence, shanghaitech, ubnormal, manifest or folder."
+    ),
+    root: Path = typer.Argument(..., help="The dataset's root folder (or the manifest file)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder: results/, traces/, run.json, failures.jsonl."
+    ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="The official annotation file (default: looked up under ROOT)."
+    ),
+    profile: str = typer.Option(
+        "auto", "--profile", "-p", help="auto, classical, local or server."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", "-w", help="Worker processes (models load once per worker)."
+    ),
+    num_shards: int = typer.Option(1, "--num-shards", help="Split the dataset into K shards…"),
+    shard: int = typer.Option(0, "--shard", help="…and run shard I (0-based)."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Retry videos recorded in failures.jsonl."
+    ),
+    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray."),
+    question: str | None = typer.Option(
+        None, "--question", "-q", help="The question asked of every video."
+    ),
+    graph: str = typer.Option("detective", "--graph", help="detective or chain."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
+) -> None:
+    """Run the detective over a dataset: one result file per video, resumable."""
+    run_dataset_cli(
+        kind=kind,
+        root=root,
+        out=out,
+        annotations=annotations,
+        profile=profile,
+        workers=workers,
+        num_shards=num_shards,
+        shard=shard,
+        retry_failed=retry_failed,
+        engine=engine,
+        question=question,
+        graph=graph,
+        limit=limit,
+        console=out_console,
+    )
+
+
+@app.command("eval")
+@friendly_errors
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `vadetective batch`."),
+    dataset: tuple[str, str] | None = typer.Option(
+        None, "--dataset", help="KIND ROOT of the ground truth (default: the dataset in run.json)."
+    ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="The official annotation file, if not under ROOT."
+    ),
+    protocol: str = typer.Option(
+        "interpolate",
+        "--protocol",
+        help="interpolate (frame scores to every frame) or snippet (16-frame snippets, UCF-Crime).",
+    ),
+    smoothing: str = typer.Option("none", "--smoothing", help="none, gaussian or mean."),
+    smoothing_size: float = typer.Option(
+        0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
+    ),
+) -> None:
+    """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
+    from pydantic import ValidationError
+
+    from vadetective.agent.eval.evaluate import EvalProtocol
+    from vadetective.agent.eval.frame import Smoothing
+
+    try:
+        chosen = EvalProtocol(
+            expansion=protocol,  # type: ignore[arg-type]
+            smoothing=Smoothing(method=smoothing, size=smoothing_size),  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        raise fail(f"invalid evaluation protocol: {exc.errors()[0]['msg']}") from None
+    evaluate_run_cli(
+        run_dir,
+        dataset=list(dataset) if dataset else None,
+        annotations=annotations,
+        console=out_console,
+        protocol=chosen,
+    )
+
+
+def run_dataset_cli(
+    kind: str,
+    root: Path,
+    out: Path,
+    annotations: Path | None,
+    profile: str,
+    workers: int,
+    num_shards: int,
+    shard: int,
+    retry_failed: bool,
+    engine: str,
+    question: str | None,
+    graph: str,
+    limit: int | None,
+    console: Any,
+) -> BatchSummary:
+    """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    dataset = load_dataset(kind, root, annotations)
+    console.print(
+        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
+        + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("videos", total=None, rate="")
+
+        def on_video(outcome: VideoOutcome, n: int, total: int) -> None:
+            elapsed = time.perf_counter() - started
+            rate = f"{n / elapsed * 60:.1f}/min" if elapsed > 0 else ""
+            bar.update(
+                task,
+                completed=n,
+                total=total,
+                rate=rate,
+                description=f"{outcome.status:<7} {outcome.video_id[:40]}",
+            )
+            if outcome.status == "failed":
+                console.print(
+                    f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False
+                )
+
+        summary = run_dataset(
+            dataset,
+            out,
+            profile=profile,
+            question=question,
+            graph=graph,
+            workers=workers,
+            num_shards=num_shards,
+            shard=shard,
+            retry_failed=retry_failed,
+            engine=engine,
+            limit=limit,
+            progress=on_video,
+        )
+    flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
+    console.print(
+        f"done {summary.done}, skipped {summary.skipped} (already finished or failed before), failed {summary.failed} "
+        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {out / RunFolder.RESULTS}/"
+    )
+    if summary.failed:
+        console.print(
+            f"[yellow]{summary.failed} failure(s) recorded in {out / RunFolder.FAILURES}; rerun with --retry-failed to try them again[/]"
+        )
+    return summary
+
+
+def evaluate_run_cli(
+    run_dir: str | Path,
+    dataset: Sequence[str] | None = None,
+    annotations: str | Path | None = None,
+    console: Console | None = None,
+    protocol: EvalProtocol | None = None,
+) -> Metrics:
+    """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
+
+    Args:
+        run_dir: the run folder.
+        dataset: ``[KIND, ROOT]`` of the ground truth; default: the dataset in ``run.json``.
+        annotations: the official annotation file, with ``dataset``.
+        console: where to print (default: a new rich console on stdout).
+        protocol: see ``evaluate``.
+
+    Returns:
+        The metrics.
+
+    Raises:
+        DatasetError: ``dataset`` is not KIND and ROOT, or ``annotations`` comes without it.
+    """
+    from rich.console import Console
+
+    ground_truth: Dataset | None = None
+    if dataset:
+        if len(dataset) != 2:
+            raise DatasetError(
+                f"--dataset takes KIND and ROOT (e.g. ucf-crime /data/UCF_Crimes), got {list(dataset)}"
+            )
+        ground_truth = load_dataset(dataset[0], dataset[1], annotations)
+    elif annotations is not None:
+        raise DatasetError("--annotations needs --dataset KIND ROOT")
+    metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
+    console = console or Console()
+    console.print(format_metrics_table(metrics))
+    console.print(f"wrote {Path(run_dir) / RunFolder.METRICS}")
+    return metrics

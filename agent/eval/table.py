@@ -1,0 +1,76 @@
+"""The metrics of a run as a rich table (for the CLI and notebooks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vadetective.agent.eval.evaluate import Metrics
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def _fmt(x: float | None, pct: bool = True) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.2f}" if pct else f"{x:.3f}"
+
+
+def format_metrics_table(metrics: Metrics) -> Table:
+    """A rich table of the metrics (percentages, ``-`` where undefined) with the protocol and
+    counts as its caption."""
+    from rich.table import Table
+
+    m = metrics
+    table = Table(title="vadetective evaluation", show_lines=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("about", style="dim")
+    rows: list[tuple[str, str, str]] = [
+        ("frame AUC", _fmt(m.frame_auc), "ROC-AUC pooled over all frames (UCF-Crime)"),
+        ("frame AP", _fmt(m.frame_ap), "area under PR curve (XD-Violence official)"),
+        ("frame AP (sklearn)", _fmt(m.frame_ap_sklearn), "average_precision_score"),
+        (
+            "macro AUC",
+            _fmt(m.macro_auc),
+            f"mean per-video AUC ({m.protocol.macro_single_class} single-class)",
+        ),
+        ("AUC abnormal only", _fmt(m.auc_abnormal_only), "pooled over anomalous videos"),
+        (
+            "FAR normal",
+            _fmt(m.far_normal),
+            f"frames of normal videos > {m.protocol.far_threshold:g}",
+        ),
+        ("video accuracy", _fmt(m.video_accuracy), "is_anomalous right"),
+        ("span mAP", _fmt(m.span_map), "tIoU " + ", ".join(m.span_ap)),
+    ]
+    rows += [(f"  AP@{t}", _fmt(ap), "") for t, ap in m.span_ap.items()]
+    if m.box_annotated:
+        rows += [
+            ("box mean IoU", _fmt(m.box_mean_iou), f"{m.box_annotated} annotated boxes"),
+            ("box TIoU", _fmt(m.box_tiou), f"confidence >= {m.protocol.box_conf_threshold:g}"),
+        ]
+    rows += [
+        (f"  AUC {k}", _fmt(v), "class + all normal videos") for k, v in m.per_class_auc.items()
+    ]
+    if m.captions is not None:
+        cs = m.captions
+        rows += [
+            (
+                "BLEU-1/2/3/4",
+                " / ".join(_fmt(x) for x in (cs.bleu1, cs.bleu2, cs.bleu3, cs.bleu4)),
+                "",
+            ),
+            ("ROUGE-L", _fmt(cs.rouge_l), ""),
+            ("METEOR", _fmt(cs.meteor), "" if cs.meteor_synonyms else "no WordNet: exact+stem"),
+            ("CIDEr", _fmt(cs.cider, pct=False), "CIDEr-D (COCO)"),
+        ]
+    for r in rows:
+        table.add_row(*r)
+    c = m.counts
+    table.caption = (
+        f"{c.videos} videos ({c.anomalous} anomalous, {c.normal} normal), {c.frames} frames; "
+        f"expansion {m.protocol.expansion}, smoothing {m.smoothing}, headline AP {m.protocol.headline_ap}"
+        + "".join(f"\n{n}" for n in m.notes)
+    )
+    return table
