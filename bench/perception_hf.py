@@ -27,14 +27,15 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vadetective.agent.core.types import VideoInfo
-from vadetective.tools.base import FrameBatch
+from vadetective.tools.base import Frame, FrameBatch
+from vadetective.tools.video.sampling import iter_frames_by_reading
 
 
 class MemorySource:
@@ -63,6 +64,15 @@ class MemorySource:
     @property
     def frames_decoded(self) -> int:
         return 0
+
+    def iter_frames(
+        self,
+        max_side: int | None = None,
+        fps: float | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Iterator[Frame]:
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         idx = np.asarray(sorted(frame_idx), dtype=np.int64)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vadetective.agent.batch.worker import analyze_video
+from vadetective.agent.batch.worker import VideoOutcome, analyze_video
 from vadetective.agent.core.config import Config
 from vadetective.agent.datasets import LabeledVideo
 from vadetective.tools.models import import_or_extra
@@ -57,7 +57,6 @@ def run_on_ray(
 
     Connects to a running cluster when ``RAY_ADDRESS`` is set, else starts a local one.
     """
-    from vadetective.agent.batch.worker import VideoOutcome
 
     ray = import_or_extra("ray", "ray", "the Ray engine")
     from ray.util import ActorPool

@@ -29,8 +29,12 @@ from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
+from vadetective.agent.core.errors import VadetectiveError
 from vadetective.agent.core.types import TimeSpan, Trace
 from vadetective.agent.core.vocabulary import RunFolder
+from vadetective.agent.datasets import Dataset, DatasetSpec, load_spec
+from vadetective.agent.eval.evaluate import read_results
+from vadetective.agent.report.html import load_ground_truth
 from vadetective.agent.report.images import ImageEmbedder, KeyFrame, select_keyframes
 from vadetective.agent.report.plot import draw_timeline, timeline_data
 
@@ -38,7 +42,6 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.axes import Axes
 
-    from vadetective.agent.datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +108,6 @@ def timeline_figure(
     Raises:
         DatasetError: ``ground_truth`` names a missing or malformed file.
     """
-    from vadetective.agent.report.html import load_ground_truth
 
     truth = load_ground_truth(ground_truth) if ground_truth is not None else []
     data = timeline_data(trace, truth)
@@ -211,9 +213,6 @@ def _run_dataset(run_dir: Path) -> Dataset | None:
     """The dataset recorded in ``run.json``, or None (with a warning) when it cannot be read."""
     from pydantic import ValidationError
 
-    from vadetective.agent.core.errors import VadetectiveError
-    from vadetective.agent.datasets import DatasetSpec, load_spec
-
     path = run_dir / RunFolder.RUN
     try:
         spec = json.loads(path.read_text(encoding="utf-8")).get("dataset")
@@ -244,7 +243,6 @@ def run_timelines(
     Raises:
         RunFormatError: ``run_dir`` has no ``results/`` folder or holds a malformed result.
     """
-    from vadetective.agent.eval.evaluate import read_results
 
     run_dir = Path(run_dir)
     results = {r.video_id: r for r in read_results(run_dir)}

@@ -20,6 +20,7 @@ from langchain_core.tools import StructuredTool
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.vocabulary import ToolName
 from vadetective.graphs.state import DetectiveState
+from vadetective.tools.registry import build
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,6 @@ class ChatPlanner:
 def build_planner(config: Config) -> Planner:
     """The planner named by ``config.planner`` (``rules``, ``local`` or ``server``), built from
     the catalog."""
-    from vadetective.tools.registry import build
 
     planner: Planner = build("planner", config.planner, config)
     return planner

@@ -7,20 +7,20 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from vadetective.agent.core.types import TimeSpan
-from vadetective.tools.base import FrameBatch, FrameSource
+from vadetective.tools.base import Frame, FrameBatch, FrameSource
 
 Timeline = FrameSource | Sequence[float] | np.ndarray
 
 
 def _times(timeline: Timeline) -> np.ndarray:
-    if isinstance(timeline, FrameSource):
-        return timeline.timestamps
+    if hasattr(timeline, "timestamps"):  # a FrameSource (duck-typed: test fakes count too)
+        return np.asarray(timeline.timestamps, dtype=np.float64)
     return np.asarray(timeline, dtype=np.float64)
 
 
 def _end_s(timeline: Timeline, t: np.ndarray) -> float:
-    if isinstance(timeline, FrameSource):
-        return timeline.info.duration_s
+    if hasattr(timeline, "info"):
+        return float(timeline.info.duration_s)
     step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
     return float(t[-1]) + step if t.size else 0.0
 
@@ -179,3 +179,20 @@ def frames_between(
             span = TimeSpan(start_s=max(0.0, start_s), end_s=hi)
         return indices_at_fps(timeline, fps, span)
     return np.flatnonzero((t >= start_s) & (t <= end)).astype(np.int64)
+
+
+def iter_frames_by_reading(
+    source: FrameSource,
+    max_side: int | None = None,
+    fps: float | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    chunk: int = 32,
+) -> Iterator[Frame]:
+    """``FrameSource.iter_frames`` through ``source.read`` in sorted chunks: for sources that have
+    no cheaper sequential pass of their own."""
+    idx = frames_between(source, fps, start_s, end_s)
+    for start in range(0, idx.size, chunk):
+        batch = source.read(idx[start : start + chunk].tolist(), max_side=max_side)
+        for k in range(len(batch)):
+            yield Frame(int(batch.frame_idx[k]), float(batch.t_s[k]), batch.frames[k], batch.scale)

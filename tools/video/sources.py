@@ -40,7 +40,7 @@ from vadetective.tools.video.probe import (
     seconds_of,
     video_stream,
 )
-from vadetective.tools.video.sampling import frames_between
+from vadetective.tools.video.sampling import iter_frames_by_reading
 
 if TYPE_CHECKING:
     import av
@@ -117,16 +117,10 @@ class VideoSource:
     ) -> Iterator[Frame]:
         """One sequential pass at working resolution (see ``FrameSource.iter_frames``).
 
-        This base version reads sorted batches through ``read``; sources override it to decode
+        This base version reads sorted chunks through ``read``; sources override it to decode
         once and scale inside the decoder.
         """
-        idx = frames_between(self, fps, start_s, end_s)
-        for start in range(0, idx.size, _CHUNK):
-            batch = self.read(idx[start : start + _CHUNK].tolist(), max_side=max_side)
-            for k in range(len(batch)):
-                yield Frame(
-                    int(batch.frame_idx[k]), float(batch.t_s[k]), batch.frames[k], batch.scale
-                )
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s, chunk=_CHUNK)
 
     def _targets(self, frame_idx: Sequence[int] | np.ndarray) -> np.ndarray:
         if self._closed:

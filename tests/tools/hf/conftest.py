@@ -9,7 +9,7 @@ is a token, exactly the CLIP pre-tokenisation) and a word-level ``tokenizers`` m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from vadetective.agent.core.types import VideoInfo
-from vadetective.tools.base import FrameBatch
+from vadetective.tools.base import Frame, FrameBatch
 from vadetective.tools.prompt_bank import default_bank
+from vadetective.tools.video.sampling import iter_frames_by_reading
 
 IMAGE_SIZE = 32
 
@@ -198,6 +199,15 @@ class ArraySource:
     @property
     def frames_decoded(self) -> int:
         return self._decoded
+
+    def iter_frames(
+        self,
+        max_side: int | None = None,
+        fps: float | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Iterator[Frame]:
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         idx = np.array(sorted(i for i in frame_idx if i not in self.undecodable), dtype=np.int64)

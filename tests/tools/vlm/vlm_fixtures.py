@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from vadetective.agent.core.types import VideoInfo
-from vadetective.tools.base import FrameBatch
+from vadetective.tools.base import Frame, FrameBatch
+from vadetective.tools.video.sampling import iter_frames_by_reading
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +73,15 @@ class FakeSource:
     @property
     def frames_decoded(self) -> int:
         return self._decoded
+
+    def iter_frames(
+        self,
+        max_side: int | None = None,
+        fps: float | None = None,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Iterator[Frame]:
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         idx = np.unique(np.asarray(frame_idx, dtype=np.int64))

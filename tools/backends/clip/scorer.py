@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import ConfigError, MissingExtraError, VideoError
 from vadetective.agent.core.types import ScoreCurve, VideoInfo
 from vadetective.tools.base import FrameSource, ScoreResult
@@ -33,7 +34,6 @@ from vadetective.tools.prompt_bank import Combine, PromptBank, TextHead, default
 if TYPE_CHECKING:
     import torch
 
-    from vadetective.agent.core.config import Config
 
 log = logging.getLogger(__name__)
 

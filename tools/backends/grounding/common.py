@@ -22,6 +22,7 @@ import numpy as np
 
 from vadetective.agent.core.types import Box
 from vadetective.tools.base import FrameSource
+from vadetective.tools.video.sampling import read_at
 
 if TYPE_CHECKING:
     import torch
@@ -124,7 +125,6 @@ def read_frame(source: FrameSource, t_s: float, max_side: int | None = None) -> 
         raise ValueError(
             f"t_s ({t_s:.3f}) is outside the video: pick a time in 0..{duration:.3f} s"
         )
-    from vadetective.tools.video.sampling import read_at
 
     batch = read_at(source, [float(t_s)], max_side=max_side)
     if len(batch) == 0:

@@ -43,11 +43,14 @@ from vadetective.tools.backends.grounding.common import (
     cxcywh_to_xyxy,
     to_numpy,
 )
+from vadetective.tools.backends.grounding.gdino_compat import build_quietly
 from vadetective.tools.backends.grounding.hf import (
     GDINO_BOX_THRESHOLD,
     GDINO_TEXT_THRESHOLD,
     gdino_detections,
 )
+from vadetective.tools.device import resolve_device
+from vadetective.tools.models import hub_reachable, import_or_extra, pull_hint
 
 if TYPE_CHECKING:
     import torch
@@ -102,8 +105,6 @@ def _hub_file(repo: str, filename: str, profile: str | None) -> Path:
     """One file of a hub repo, from the local cache, else downloaded when the hub is reachable."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
-
-    from vadetective.tools.models import hub_reachable, pull_hint
 
     try:
         return Path(hf_hub_download(repo, filename, local_files_only=True))
@@ -215,8 +216,6 @@ def resolve_text_encoder(name: str, profile: str | None = None) -> str:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from vadetective.tools.models import hub_reachable, pull_hint
-
     candidates = [name] + (
         [f"google-bert/{name}"] if "/" not in name and name.startswith("bert-") else []
     )
@@ -242,8 +241,6 @@ def build_model(cfg: dict[str, Any], text_encoder_dir: str, shim: bool = True) -
     Gradient checkpointing is turned off (inference only). ``shim=False`` builds without the
     transformers-5 compatibility shim, to show what it fixes.
     """
-    from vadetective.tools.backends.grounding.gdino_compat import build_quietly
-    from vadetective.tools.models import import_or_extra
 
     import_or_extra("groundingdino", "gdino", "the groundingdino-py grounder")
     from groundingdino.models import build_model as gd_build
@@ -350,8 +347,6 @@ class GroundingDinoPyGrounder(FrameGrounder):
 
     def _load(self) -> None:
         """Read the config, build the model with the shim, load the checkpoint."""
-        from vadetective.tools.device import resolve_device
-        from vadetective.tools.models import import_or_extra
 
         import_or_extra("groundingdino", "gdino", "the groundingdino-py grounder")
         cfg_path, weights_path = resolve_model_files(self.model_id, self.profile)

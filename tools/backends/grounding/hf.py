@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import ModelUnavailableError
 from vadetective.tools.backends.grounding.common import (
     MAX_BOXES,
     MAX_PHRASE_CHARS,
@@ -41,6 +42,8 @@ from vadetective.tools.backends.grounding.common import (
     read_frame,
     to_numpy,
 )
+from vadetective.tools.device import resolve_device
+from vadetective.tools.models import hf_from_pretrained, import_or_extra
 
 __all__ = [
     "GDINO_BOX_THRESHOLD",
@@ -228,8 +231,6 @@ class _TransformersGrounder(FrameGrounder):
 
     def _load(self) -> None:
         """Load processor and model, offline-first; fail fast when absent."""
-        from vadetective.tools.device import resolve_device
-        from vadetective.tools.models import import_or_extra
 
         transformers = import_or_extra("transformers", "hf", f"the {self.name} grounder")
         import_or_extra("torch", "hf", f"the {self.name} grounder")
@@ -419,8 +420,6 @@ class Owlv2Grounder(_TransformersGrounder):
 def _load_hf(cls: Any, model_id: str, profile: str | None) -> Any:
     """``cls.from_pretrained(model_id)`` offline-first; a folder that is not a saved model (which
     transformers reports as ``ValueError``) becomes a ``ModelUnavailableError`` too."""
-    from vadetective.agent.core.errors import ModelUnavailableError
-    from vadetective.tools.models import hf_from_pretrained
 
     try:
         return hf_from_pretrained(cls.from_pretrained, model_id, profile)

@@ -38,6 +38,8 @@ from vadetective.tools.backends.grounding.common import (
     Frame,
     FrameGrounder,
 )
+from vadetective.tools.device import resolve_device
+from vadetective.tools.models import import_or_extra
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +174,6 @@ class YoloGrounder(FrameGrounder):
     # ------------------------------------------------------------------ loading
     def _load(self) -> None:
         """Load the ultralytics model; fail fast when its weights cannot be had."""
-        from vadetective.tools.device import resolve_device
-        from vadetective.tools.models import import_or_extra
 
         ultralytics = import_or_extra("ultralytics", "yolo", f"the {self.backend} grounder")
         path = resolve_weights(self.model_id, self.backend)

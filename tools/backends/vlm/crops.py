@@ -15,6 +15,7 @@ import numpy as np
 
 from vadetective.agent.core.types import Box
 from vadetective.tools.base import FrameSource
+from vadetective.tools.video.sampling import read_at
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,6 @@ def read_frame(source: FrameSource, t_s: float) -> tuple[np.ndarray, float, floa
     duration = source.info.duration_s
     if not (math.isfinite(t_s) and -1e-6 <= t_s <= duration + 1e-6):
         raise ValueError(f"t_s ({t_s}) must lie within the video (0 to {duration:.2f} s)")
-    from vadetective.tools.video.sampling import read_at
 
     batch = read_at(source, [t_s])
     if len(batch) == 0:
