@@ -224,6 +224,13 @@ def _steps_of(update: dict[str, Any]) -> list[TraceStep]:
     return out
 
 
+def checkpoint_serializer() -> Any:
+    """The serializer of every checkpoint: it revives only our own types (``_SAFE_TYPES``)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # LangGraph: lazily
+
+    return JsonPlusSerializer(allowed_msgpack_modules=_SAFE_TYPES)
+
+
 class _checkpointer:
     """In-memory checkpoints by default; a SQLite file when a path is given (resumable)."""
 
@@ -232,9 +239,7 @@ class _checkpointer:
         self._cm: Any = None
 
     def __enter__(self) -> Any:
-        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-        serde = JsonPlusSerializer(allowed_msgpack_modules=_SAFE_TYPES)
+        serde = checkpoint_serializer()
         if self.path is None:
             from langgraph.checkpoint.memory import InMemorySaver
 
@@ -267,6 +272,9 @@ _SAFE_TYPES = [
         "TraceStep",
         "Cost",
     )
+] + [
+    ("vadetective.agent.core.vocabulary", name)
+    for name in ("ToolName", "ScoreFamily", "Category", "MeasuredFacts", "TimelineFacts")
 ]
 
 
