@@ -97,7 +97,8 @@ def describe_source(source: str, rtsp_transport: str = "tcp") -> SourceSpec:
         scheme = s.split("://", 1)[0].lower()
         if scheme == "file":
             return describe_source(s[len("file://") :])
-        opts: dict[str, str] = {"fflags": "nobuffer", "analyzeduration": "2000000"}
+        # no "fflags=nobuffer": it throws away what was read while probing (the first second)
+        opts: dict[str, str] = {"analyzeduration": "2000000"}
         if scheme in ("rtsp", "rtsps"):
             opts["rtsp_transport"] = rtsp_transport
         if scheme == "udp":
@@ -132,7 +133,7 @@ class _Clock:
         self.last_t: float | None = None
         self.last_wall: float | None = None
         self._anchor: tuple[float, float] | None = None  # (pts seconds, clock value) at anchor
-        self._conn_wall0 = 0.0
+        self._conn_frames = 0
         self._offset = 0.0
         self.step_s = 1.0 / 25.0
 
@@ -140,7 +141,7 @@ class _Clock:
         """A (re)connection starts: the clock resumes where it was plus the wall time away."""
         now = time.time()
         self._anchor = None
-        self._conn_wall0 = now
+        self._conn_frames = 0
         if self.last_t is None or self.last_wall is None:
             self._offset = 0.0
             return None
@@ -151,11 +152,13 @@ class _Clock:
     def time_of(self, pts_s: float | None) -> tuple[float, StreamGap | None]:
         now = time.time()
         gap = None
-        if pts_s is None:  # no timestamps: the wall clock is the only clock
-            t = self._offset + (now - self._conn_wall0)
+        # where the next frame of this connection is due when nothing else says otherwise
+        due = self._offset if self._conn_frames == 0 or self.last_t is None else self.last_t + self.step_s
+        if pts_s is None:  # no timestamp on this frame: it follows the previous one
+            t = due
         else:
             if self._anchor is None:
-                self._anchor = (pts_s, self._offset)
+                self._anchor = (pts_s, due)
             t = self._anchor[1] + (pts_s - self._anchor[0])
             last = self.last_t
             if last is not None and (t <= last - 1e-6 or t - last > _MAX_JUMP_S):
@@ -168,6 +171,7 @@ class _Clock:
                 t = new
         if self.last_t is not None and t <= self.last_t:
             t = self.last_t + 1e-3
+        self._conn_frames += 1
         self.last_t, self.last_wall = t, now
         return t, gap
 

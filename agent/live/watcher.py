@@ -194,6 +194,8 @@ class Watcher:
         self._record = Record(self.out)
         self._record.start_session(self.session_id, self.source, self.settings.model_dump())
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vadetective-detective")
+        if self.settings.consult:
+            self._executor.submit(self._warm_up)  # imports and backends, before any event
         end_reason = "stopped"
         pending_out: list[Alert] = []
         self._emitted = pending_out
@@ -297,6 +299,14 @@ class Watcher:
             return
         assert self._executor is not None
         case.pending = self._executor.submit(self._ask, window, self.out / "verdicts" / name)
+
+    def _warm_up(self) -> None:
+        from vadetective.agent.session import Detective  # noqa: F401 - imports the graph stack
+        from vadetective.graphs.builders import build_graph  # noqa: F401
+        from vadetective.tools.toolbox import Backends
+
+        if self._backends is None:
+            self._backends = Backends(self._window_config)
 
     def _ask(self, window: Any, out: Path) -> tuple[Verdict, Trace | None, float, float, Path]:
         """Run the detective graph on one window (worker thread)."""

@@ -1,7 +1,8 @@
-"""A real RTSP server for the live tests: GStreamer's RTSP server (Debian's
-``gir1.2-gst-rtsp-server-1.0``), run by the system Python that has PyGObject.
+"""An RTSP server for rehearsing a watch without a camera: GStreamer's RTSP server (Debian's
+``gir1.2-gst-rtsp-server-1.0`` and ``python3-gi``), run by the system Python that has PyGObject
+(``serve.RtspServer`` starts it; never imported by vadetective itself).
 
-    /usr/bin/python3 rtsp_server.py PORT MOUNT CLIP.mkv
+    /usr/bin/python3 rtsp_gst.py PORT MOUNT CLIP.mkv
 
 serves ``rtsp://127.0.0.1:PORT/MOUNT``: each client session plays the H.264 clip (encoded
 beforehand by FFmpeg) from its start at real-time speed, as a camera would deliver it. It prints
