@@ -62,9 +62,7 @@ class Detective:
         **overrides: Any,
     ) -> None:
         self.config = config if config is not None else profile_config(profile, **overrides)
-        self.source: FrameSource = (
-            open_video(video) if isinstance(video, str | Path) else video
-        )
+        self.source: FrameSource = open_video(video) if isinstance(video, str | Path) else video
         self.out = (
             Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
         )

@@ -37,12 +37,16 @@ from vadetective.agent.core.types import Alert
 log = logging.getLogger("bench.live")
 
 
-def build_stream(folder: Path, scene: str, size_wh: tuple[int, int], seed: int, clip_s: float) -> tuple[Path, list[tuple[float, float]], float]:
+def build_stream(
+    folder: Path, scene: str, size_wh: tuple[int, int], seed: int, clip_s: float
+) -> tuple[Path, list[tuple[float, float]], float]:
     """The clip to loop and its events (seconds within one loop)."""
     from vadetective.agent.live.serve import prepare_clip
     from vadetective.agent.synth.scene import generate_scene
 
-    truth = generate_scene(folder, kind=scene, seed=seed, duration_s=clip_s, fps=25.0, resolution_wh=size_wh)
+    truth = generate_scene(
+        folder, kind=scene, seed=seed, duration_s=clip_s, fps=25.0, resolution_wh=size_wh
+    )
     unit = prepare_clip(truth.video_path, folder / f"{scene}_{size_wh[0]}x{size_wh[1]}.mkv")
     import av
 
@@ -127,7 +131,9 @@ def run(args: Any) -> dict[str, Any]:
     s = np.asarray(samples)
     after = s[s[:, 0] - s[0, 0] >= 60.0] if len(s) > 6 else s
     slope = (
-        float(np.polyfit((after[:, 0] - after[0, 0]) / 60.0, after[:, 1], 1)[0]) if len(after) >= 3 else None
+        float(np.polyfit((after[:, 0] - after[0, 0]) / 60.0, after[:, 1], 1)[0])
+        if len(after) >= 3
+        else None
     )
     lat = np.asarray(found) if found else np.asarray([np.nan])
     return {
@@ -183,7 +189,9 @@ def main() -> None:
     parser = base_parser("python -m bench.live", __doc__)
     parser.add_argument("--size", default="640x360", help="stream size WxH (640x360, 1280x720)")
     parser.add_argument("--minutes", type=float, default=30.0, help="stream length")
-    parser.add_argument("--scene", default="sprint", help="staged anomaly: sprint (short) or fall (long)")
+    parser.add_argument(
+        "--scene", default="sprint", help="staged anomaly: sprint (short) or fall (long)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clip-s", type=float, default=30.0, help="length of the generated clip")
     parser.add_argument("--sample-s", type=float, default=10.0, help="RSS/CPU sampling period")
@@ -198,7 +206,19 @@ def main() -> None:
              report["events_staged"], report["false_alerts"], report["latency_s"]["median"],
              report["latency_s"]["max"]]]  # fmt: skip
     table = format_table(
-        ["size", "stream s", "fps", "cores", "rss0 MB", "rss1 MB", "alerted", "staged", "false", "lat med", "lat max"],
+        [
+            "size",
+            "stream s",
+            "fps",
+            "cores",
+            "rss0 MB",
+            "rss1 MB",
+            "alerted",
+            "staged",
+            "false",
+            "lat med",
+            "lat max",
+        ],
         rows,
     )
     emit(report, args.out, table)

@@ -35,35 +35,63 @@ def _print_alert(alert: Any) -> None:
         out_console.print(f"        [dim]{escape(alert.justification[:300])}[/]", highlight=False)
 
 
+def _print_json(alert: Any) -> None:
+    sys.stdout.write(alert.model_dump_json() + "\n")
+    sys.stdout.flush()
+
+
 @app.command()
 @friendly_errors
 def watch(
     source: str = typer.Argument(
-        ..., help="rtsp://, rtmp://, http(s):// (HLS), tcp://, udp:// URL, a camera (/dev/video0 or 0), or a file."
+        ...,
+        help="rtsp://, rtmp://, http(s):// (HLS), tcp://, udp:// URL, a camera (/dev/video0 or 0), or a file.",
     ),
     profile: str = typer.Option(
-        "classical", "--profile", "-p", help="The detective's profile: classical (default), auto, local, server."
+        "classical",
+        "--profile",
+        "-p",
+        help="The detective's profile: classical (default), auto, local, server.",
     ),
     question: str | None = typer.Option(
         None, "--question", "-q", help="What to ask the detective about each suspicious window."
     ),
-    alerts: Path | None = typer.Option(None, "--alerts", help="Append every alert to this JSONL file."),
-    webhook: str | None = typer.Option(None, "--webhook", help="POST every alert as JSON to this URL."),
+    alerts: Path | None = typer.Option(
+        None, "--alerts", help="Append every alert to this JSONL file."
+    ),
+    webhook: str | None = typer.Option(
+        None, "--webhook", help="POST every alert as JSON to this URL."
+    ),
     out: Path = typer.Option(
-        Path("vadetective-watch"), "--out", "-o", help="Folder of the record (events.sqlite, keyframes, events.html)."
+        Path("vadetective-watch"),
+        "--out",
+        "-o",
+        help="Folder of the record (events.sqlite, keyframes, events.html).",
     ),
-    realtime: bool = typer.Option(False, "--realtime", help="Play a file at its own speed, as a camera would."),
+    realtime: bool = typer.Option(
+        False, "--realtime", help="Play a file at its own speed, as a camera would."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print alerts as JSON lines on stdout."),
-    threshold: float | None = typer.Option(None, "--threshold", help="Score that opens an event (default 0.5)."),
-    cooldown: float = typer.Option(5.0, "--cooldown", help="Quiet seconds before an event is over."),
-    no_detective: bool = typer.Option(
-        False, "--no-detective", help="Alert on the cheap score alone, without asking the detective."
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Score that opens an event (default 0.5)."
     ),
-    connect_retries: int = typer.Option(3, "--connect-retries", help="Attempts at the first connection."),
+    cooldown: float = typer.Option(
+        5.0, "--cooldown", help="Quiet seconds before an event is over."
+    ),
+    no_detective: bool = typer.Option(
+        False,
+        "--no-detective",
+        help="Alert on the cheap score alone, without asking the detective.",
+    ),
+    connect_retries: int = typer.Option(
+        3, "--connect-retries", help="Attempts at the first connection."
+    ),
     reconnect_for: float = typer.Option(
         60.0, "--reconnect-for", help="Seconds to keep reconnecting after the stream drops."
     ),
-    read_timeout: float = typer.Option(5.0, "--read-timeout", help="A stall this long counts as a drop."),
+    read_timeout: float = typer.Option(
+        5.0, "--read-timeout", help="A stall this long counts as a drop."
+    ),
     rtsp_transport: str = typer.Option("tcp", "--rtsp-transport", help="tcp or udp."),
 ) -> None:
     """Watch a live stream: alerts with when, where and why, and a searchable record."""
@@ -90,7 +118,7 @@ def watch(
     )
     sinks: list[Any] = []
     if as_json:
-        sinks.append(CallbackSink(lambda a: (sys.stdout.write(a.model_dump_json() + "\n"), sys.stdout.flush())))
+        sinks.append(CallbackSink(_print_json))
     else:
         sinks.append(CallbackSink(_print_alert))
     if alerts is not None:
@@ -100,7 +128,9 @@ def watch(
             sinks.append(WebhookSink(webhook))
         except ValueError as exc:
             raise fail(str(exc)) from None
-    watcher = Watcher(source, config=config, out=out, question=question, settings=settings, sinks=sinks)
+    watcher = Watcher(
+        source, config=config, out=out, question=question, settings=settings, sinks=sinks
+    )
     status = err_console if as_json else out_console
 
     def _on_term(signum: int, frame: FrameType | None) -> None:
@@ -109,7 +139,10 @@ def watch(
     previous = signal.signal(signal.SIGTERM, _on_term)
     interrupted = False
     try:
-        status.print(f"[dim]watching {escape(source)} (profile {config.profile}); Ctrl-C stops[/]", highlight=False)
+        status.print(
+            f"[dim]watching {escape(source)} (profile {config.profile}); Ctrl-C stops[/]",
+            highlight=False,
+        )
         try:
             watcher.run()
         except KeyboardInterrupt:
@@ -130,7 +163,9 @@ def watch(
     )
 
 
-def _write_page(folder: Path, alerts: list[Any] | None = None, out: Path | None = None, note: str = "") -> Path:
+def _write_page(
+    folder: Path, alerts: list[Any] | None = None, out: Path | None = None, note: str = ""
+) -> Path:
     from vadetective.agent.live.record import open_record
     from vadetective.agent.report.events_page import render_events_page
 
@@ -167,11 +202,19 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 @friendly_errors
 def events(
     folder: Path = typer.Argument(..., help="The --out folder of a watch."),
-    since: str | None = typer.Option(None, "--since", help="Only alerts emitted since: ISO time or 30m / 2h / 1d."),
-    category: str | None = typer.Option(None, "--category", help="Only this category (e.g. running, fall)."),
-    text: str | None = typer.Option(None, "--text", help="Only alerts whose text has every one of these words."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only alerts emitted since: ISO time or 30m / 2h / 1d."
+    ),
+    category: str | None = typer.Option(
+        None, "--category", help="Only this category (e.g. running, fall)."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", help="Only alerts whose text has every one of these words."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
-    html_out: Path | None = typer.Option(None, "--html", help="Also write the matching alerts as an HTML page."),
+    html_out: Path | None = typer.Option(
+        None, "--html", help="Also write the matching alerts as an HTML page."
+    ),
 ) -> None:
     """List and search the alerts a watch recorded."""
     from rich.table import Table

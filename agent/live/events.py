@@ -122,7 +122,9 @@ class FrameRing:
 
     def __init__(self, seconds: float = 30.0, fps: float = 8.0, quality: int = 90) -> None:
         self.seconds, self.step_s, self.quality = seconds, 1.0 / fps, quality
-        self._frames: deque[tuple[float, bytes, float]] = deque(maxlen=max(2, round(seconds * fps) + 2))
+        self._frames: deque[tuple[float, bytes, float]] = deque(
+            maxlen=max(2, round(seconds * fps) + 2)
+        )
         self._next = -np.inf
 
     def add(self, frame: Frame) -> None:
@@ -131,7 +133,9 @@ class FrameRing:
         import cv2
 
         ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality]
+            ".jpg",
+            cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, self.quality],
         )
         if ok:
             self._frames.append((frame.t_s, buf.tobytes(), frame.scale))
@@ -154,7 +158,7 @@ class FrameRing:
         """The kept frame nearest ``t_s`` (RGB, working resolution)."""
         if not self._frames:
             return None
-        t, data, _ = min(self._frames, key=lambda f: abs(f[0] - t_s))
+        _t, data, _ = min(self._frames, key=lambda f: abs(f[0] - t_s))
         return _decode_jpeg(data)
 
 
@@ -162,6 +166,8 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
     import cv2
 
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:  # pragma: no cover - the ring only holds what OpenCV encoded
+        raise ValueError("a kept frame could not be decoded")
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
@@ -206,7 +212,9 @@ class WindowSource:
 
         idx = np.unique(np.asarray(frame_idx, dtype=np.int64).reshape(-1))
         if idx.size and (idx[0] < 0 or idx[-1] >= len(self._data)):
-            raise IndexError(f"frame_idx out of range: the window has frames 0..{len(self._data) - 1}")
+            raise IndexError(
+                f"frame_idx out of range: the window has frames 0..{len(self._data) - 1}"
+            )
         out = []
         scale = self._scale
         for i in idx.tolist():

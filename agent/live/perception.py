@@ -175,7 +175,9 @@ class MotionOnline:
     def _partner(self, t: float) -> tuple[float, np.ndarray] | None:
         best = None
         for tp, img in self._recent:
-            if 0.1 <= t - tp <= 0.4 and (best is None or abs(t - tp - 0.2) < abs(t - best[0] - 0.2)):
+            if 0.1 <= t - tp <= 0.4 and (
+                best is None or abs(t - tp - 0.2) < abs(t - best[0] - 0.2)
+            ):
                 best = (tp, img)
         return best
 
@@ -189,8 +191,13 @@ class MotionOnline:
         raw_now = {f: run.raw[f][-1] for f in ("speed", "stillness", "appearance", "erratic")}
         pairs = run.pairs[-1]
         self._fg_share.append(run.fg_fraction[-1])
-        for lst in (*run.raw.values(), run.pairs, run.times, run.fg_fraction, run.typical):
-            lst.clear()  # the pass keeps lists for a whole video; online, only state carries
+        # the pass keeps lists for a whole video; online, only its state carries forward
+        for values in run.raw.values():
+            values.clear()
+        run.pairs.clear()
+        run.times.clear()
+        run.fg_fraction.clear()
+        run.typical.clear()
         self._pairs.append(pairs)
         if t - self._hist_at > 5.0:
             self._hist, self._dominant = act._direction_hist(list(self._pairs))
@@ -220,7 +227,11 @@ class MotionOnline:
         best = 0.0
         for ang, prev_ang, _ in pairs:
             now = 1.0 - act._hist_at(self._hist, ang)
-            held = min(now, 1.0 - act._hist_at(self._hist, prev_ang)) if prev_ang is not None else 0.5 * now
+            held = (
+                min(now, 1.0 - act._hist_at(self._hist, prev_ang))
+                if prev_ang is not None
+                else 0.5 * now
+            )
             best = max(best, held)
         return best
 

@@ -152,7 +152,8 @@ class Record:
         """Alerts (latest revision each), oldest first, filtered by wall time (``emitted_at`` at
         or after ``since``), category (exact, case-insensitive) and words (every word must occur
         in the category, justification, answer or evidence, case-insensitive)."""
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[str] = []
         if since is not None:
             where.append("emitted_at >= ?")
             args.append(since.isoformat())

@@ -41,7 +41,9 @@ def missing_tools(rtsp: bool = True) -> list[str]:
         missing.append("ffmpeg (apt-get install ffmpeg)")
     if rtsp:
         ok = Path(SYSTEM_PYTHON).exists() and (
-            subprocess.run([SYSTEM_PYTHON, "-c", _GST_CHECK], capture_output=True, timeout=60).returncode
+            subprocess.run(
+                [SYSTEM_PYTHON, "-c", _GST_CHECK], capture_output=True, timeout=60
+            ).returncode
             == 0
         )
         if not ok:

@@ -9,6 +9,7 @@ warning if its bounded queue fills while the endpoint is down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -117,14 +118,14 @@ class WebhookSink:
                     continue
                 self.dropped += 1
                 if old is not None:
-                    log.warning("webhook %s is behind: dropped alert %s r%d", self.url, old.id, old.revision)
+                    log.warning(
+                        "webhook %s is behind: dropped alert %s r%d", self.url, old.id, old.revision
+                    )
 
     def close(self, wait_s: float = 10.0) -> None:
         """Deliver what is queued (for at most ``wait_s``), then stop the thread."""
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=wait_s)
-        except queue.Full:
-            pass
         self._thread.join(timeout=wait_s)
         self._stopping.set()
         self._thread.join(timeout=self.timeout_s + 1.0)
@@ -164,7 +165,13 @@ class WebhookSink:
             self.delivered += 1
         except (_Retryable, urllib.error.HTTPError, ValueError, OSError) as exc:
             self.failed += 1
-            log.warning("webhook %s: alert %s r%d not delivered: %s", self.url, alert.id, alert.revision, exc)
+            log.warning(
+                "webhook %s: alert %s r%d not delivered: %s",
+                self.url,
+                alert.id,
+                alert.revision,
+                exc,
+            )
 
     def _sleep(self, seconds: float) -> None:
         if self._stopping.wait(seconds):

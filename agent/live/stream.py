@@ -21,6 +21,7 @@ clock plus the wall time it arrived) and ``StreamGap`` notes, in order:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import re
@@ -153,7 +154,11 @@ class _Clock:
         now = time.time()
         gap = None
         # where the next frame of this connection is due when nothing else says otherwise
-        due = self._offset if self._conn_frames == 0 or self.last_t is None else self.last_t + self.step_s
+        due = (
+            self._offset
+            if self._conn_frames == 0 or self.last_t is None
+            else self.last_t + self.step_s
+        )
         if pts_s is None:  # no timestamp on this frame: it follows the previous one
             t = due
         else:
@@ -249,7 +254,7 @@ class StreamReader:
             except queue.Empty:
                 if self._thread is not None and not self._thread.is_alive():
                     if self._error is not None:
-                        raise StreamError(f"reading {self.source} failed: {self._error}")
+                        raise StreamError(f"reading {self.source} failed: {self._error}") from None
                     return
                 continue
             yield item
@@ -367,7 +372,7 @@ class StreamReader:
                     log.warning("%s: %s; stopping", self.source, reason)
             if self._stop.is_set():
                 reason = "stopped"
-        except BaseException as exc:  # reported by items() in the consuming thread
+        except Exception as exc:  # noqa: BLE001 - reported by items() in the consuming thread
             self._error = exc
             reason = f"failed: {_short(exc)}"
         finally:
@@ -381,10 +386,8 @@ class StreamReader:
                 self._queue.put(end, timeout=0.1)
                 return
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
-                except queue.Empty:
-                    pass
 
     def _read(self, container: Any) -> bool:
         """Read one connection until it ends; True when the stream finished (not dropped)."""

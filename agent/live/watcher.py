@@ -50,25 +50,33 @@ class LiveSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_side: int = Field(640, description="working resolution (longer side)")
-    realtime: bool = Field(False, description="pace a local file at its own frame rate")
+    max_side: int = Field(default=640, description="working resolution (longer side)")
+    realtime: bool = Field(default=False, description="pace a local file at its own frame rate")
     on_threshold: float | None = Field(
-        None, description="score that opens an event (None: the config's anomaly_threshold)"
+        default=None, description="score that opens an event (None: the config's anomaly_threshold)"
     )
-    off_threshold: float = Field(0.35, description="score under which an event may close")
-    min_event_s: float = Field(0.5, description="the score must hold this long to open an event")
-    cooldown_s: float = Field(5.0, description="quiet time before an event counts as over")
-    warmup_s: float = Field(8.0, description="stream time spent learning the scene first")
-    pre_roll_s: float = Field(10.0, description="stream time before an event shown to the detective")
-    max_window_s: float = Field(30.0, description="longest window the detective is shown")
-    consult: bool = Field(True, description="ask the detective before alerting")
-    consultations_per_event: int = Field(2, ge=1, description="detective budget per event")
-    recheck_after_s: float = Field(10.0, description="ask again when a dismissed event lasts")
-    update_every_s: float = Field(2.0, description="minimum stream time between alert updates")
-    connect_retries: int = Field(3, ge=1)
-    reconnect_for_s: float = Field(60.0, ge=0)
-    open_timeout_s: float = Field(10.0, gt=0)
-    read_timeout_s: float = Field(5.0, gt=0)
+    off_threshold: float = Field(default=0.35, description="score under which an event may close")
+    min_event_s: float = Field(
+        default=0.5, description="the score must hold this long to open an event"
+    )
+    cooldown_s: float = Field(default=5.0, description="quiet time before an event counts as over")
+    warmup_s: float = Field(default=8.0, description="stream time spent learning the scene first")
+    pre_roll_s: float = Field(
+        default=10.0, description="stream time before an event shown to the detective"
+    )
+    max_window_s: float = Field(default=30.0, description="longest window the detective is shown")
+    consult: bool = Field(default=True, description="ask the detective before alerting")
+    consultations_per_event: int = Field(default=2, ge=1, description="detective budget per event")
+    recheck_after_s: float = Field(
+        default=10.0, description="ask again when a dismissed event lasts"
+    )
+    update_every_s: float = Field(
+        default=2.0, description="minimum stream time between alert updates"
+    )
+    connect_retries: int = Field(default=3, ge=1)
+    reconnect_for_s: float = Field(default=60.0, ge=0)
+    open_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=5.0, gt=0)
     rtsp_transport: str = "tcp"
 
 
@@ -193,7 +201,9 @@ class Watcher:
         self.reader.open()  # bounded retries; StreamError before anything is written
         self._record = Record(self.out)
         self._record.start_session(self.session_id, self.source, self.settings.model_dump())
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vadetective-detective")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="vadetective-detective"
+        )
         if self.settings.consult:
             self._executor.submit(self._warm_up)  # imports and backends, before any event
         end_reason = "stopped"
@@ -233,7 +243,9 @@ class Watcher:
         for what, ev in self.tracker.update(obs.t_s, obs.score, obs.family, obs.boxes):
             case = self._cases.get(ev.id)
             if what == "opened":
-                log.info("event %s opened at %.1f s (%s %.2f)", ev.id, ev.start_s, ev.family, obs.score)
+                log.info(
+                    "event %s opened at %.1f s (%s %.2f)", ev.id, ev.start_s, ev.family, obs.score
+                )
                 case = self._cases[ev.id] = _Case(ev)
                 self._decide(case)
             elif case is None:
@@ -246,7 +258,10 @@ class Watcher:
     def _on_gap(self, gap: StreamGap) -> None:
         assert self._record is not None
         log.warning(
-            "no frames from %.1f s to %.1f s on the stream clock (%s)", gap.start_s, gap.end_s, gap.reason
+            "no frames from %.1f s to %.1f s on the stream clock (%s)",
+            gap.start_s,
+            gap.end_s,
+            gap.reason,
         )
         self._record.put_gap(self.session_id, gap)
         self._gaps.append(gap)
@@ -317,7 +332,11 @@ class Watcher:
             self._backends = Backends(self._window_config)
         t0 = time.perf_counter()
         with Detective(
-            window, config=self._window_config, out=out, backends=self._backends, planner=self._planner
+            window,
+            config=self._window_config,
+            out=out,
+            backends=self._backends,
+            planner=self._planner,
         ) as d:
             verdict = d.ask(self.question)
             trace = d.last_trace
@@ -332,14 +351,24 @@ class Watcher:
             try:
                 verdict, trace, offset, seconds, out = fut.result()
             except Exception as exc:  # noqa: BLE001 - a failed consultation must not end the watch
-                log.warning("event %s: the detective failed (%s); alerting on the score alone", case.event.id, exc)
+                log.warning(
+                    "event %s: the detective failed (%s); alerting on the score alone",
+                    case.event.id,
+                    exc,
+                )
                 case.evidence = [f"the detective could not be consulted: {exc}"]
                 self._emit_or_close(case, confirmed_by="score")
                 continue
             self._on_verdict(case, verdict, trace, offset, seconds, out)
 
     def _on_verdict(
-        self, case: _Case, verdict: Verdict, trace: Trace | None, offset: float, seconds: float, out: Path
+        self,
+        case: _Case,
+        verdict: Verdict,
+        trace: Trace | None,
+        offset: float,
+        seconds: float,
+        out: Path,
     ) -> None:
         assert self._record is not None
         ev = case.event
@@ -355,7 +384,9 @@ class Watcher:
                 f"Seen in the window {window[0]:.1f}-{window[1]:.1f} s of the stream (times in "
                 "this text count from the window's start): "
             )
-            case.verdict = shifted.model_copy(update={"justification": note + verdict.justification})
+            case.verdict = shifted.model_copy(
+                update={"justification": note + verdict.justification}
+            )
             case.dismissed = False
             lines = [f"{e.id} {e.tool}: {e.summary}" for e in (trace.evidence if trace else [])]
             case.evidence = [*lines, f"trace: {(out / 'trace.json').as_posix()}"]
@@ -370,7 +401,9 @@ class Watcher:
                 self._cases.pop(ev.id, None)
 
     def _emit_or_close(self, case: _Case, confirmed_by: str = "detective") -> None:
-        self._emit(case, status="closed" if case.event.closed else "open", confirmed_by=confirmed_by)
+        self._emit(
+            case, status="closed" if case.event.closed else "open", confirmed_by=confirmed_by
+        )
         if case.event.closed:
             self._cases.pop(case.event.id, None)
 
@@ -389,7 +422,11 @@ class Watcher:
                 f"the {ev.family or 'motion'} score reached {ev.peak_score:.2f} at {ev.peak_t_s:.1f} s"
                 " (not confirmed by the detective)"
             )
-        start = min(ev.start_s, *(s.start_s for s in v.spans)) if v is not None and v.spans else ev.start_s
+        start = (
+            min(ev.start_s, *(s.start_s for s in v.spans))
+            if v is not None and v.spans
+            else ev.start_s
+        )
         end = max(ev.end_s, start)
         keyframe = prev.keyframe if prev is not None else self._keyframe(ev, boxes)
         alert = Alert(
@@ -458,7 +495,11 @@ class Watcher:
     def _close(self, end_reason: str) -> None:
         # an interrupted watch: close what was alerted, so every alert ends with "closed"
         for case in list(self._cases.values()):
-            if case.alert is not None and case.alert.status != "closed" and self._record is not None:
+            if (
+                case.alert is not None
+                and case.alert.status != "closed"
+                and self._record is not None
+            ):
                 case.event.closed = True
                 self._emit(case, status="closed")
         if self._executor is not None:
@@ -497,7 +538,10 @@ def _shift_verdict(v: Verdict, offset_s: float) -> Verdict:
     """A window's verdict with its times moved onto the stream clock."""
     return v.model_copy(
         update={
-            "spans": [s.model_copy(update={"start_s": s.start_s + offset_s, "end_s": s.end_s + offset_s}) for s in v.spans],
+            "spans": [
+                s.model_copy(update={"start_s": s.start_s + offset_s, "end_s": s.end_s + offset_s})
+                for s in v.spans
+            ],
             "boxes": [b.model_copy(update={"t_s": b.t_s + offset_s}) for b in v.boxes],
             "frame_scores": None,
         }
@@ -528,7 +572,14 @@ def watch(
         from vadetective.agent.profiles import profile_config
 
         config = profile_config(profile)
-    watcher = Watcher(source, config=config, out=out, question=question, settings=LiveSettings(**settings), sinks=sinks)
+    watcher = Watcher(
+        source,
+        config=config,
+        out=out,
+        question=question,
+        settings=LiveSettings(**settings),
+        sinks=sinks,
+    )
     yield from watcher.alerts()
 
 

@@ -90,7 +90,9 @@ def events_html(
         gaps: stretches with no frames, listed at the end.
         note: one line under the title (what was searched, which source).
     """
-    cards = "".join(_card(folder, a) for a in sorted(alerts, key=lambda a: a.emitted_at, reverse=True))
+    cards = "".join(
+        _card(folder, a) for a in sorted(alerts, key=lambda a: a.emitted_at, reverse=True)
+    )
     if not cards:
         cards = '<p class="meta">No alerts.</p>'
     gap_rows = "".join(

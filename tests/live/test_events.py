@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+from vadetective.agent.core.errors import StreamError
 from vadetective.agent.live.events import EventTracker
 from vadetective.agent.live.stream import _Clock, describe_source
-from vadetective.agent.core.errors import StreamError
 
 
-def feed(tracker: EventTracker, scores: list[float], step: float = 0.25) -> list[tuple[str, float, float]]:
+def feed(
+    tracker: EventTracker, scores: list[float], step: float = 0.25
+) -> list[tuple[str, float, float]]:
     out = []
     for k, s in enumerate(scores):
         for what, ev in tracker.update(k * step, s, "speed"):
@@ -39,7 +42,12 @@ def feed(tracker: EventTracker, scores: list[float], step: float = 0.25) -> list
         # a gap longer than the cooldown makes two events
         (
             [0.9] * 4 + [0.1] * 24 + [0.9] * 4 + [0.1] * 24,
-            [("opened", 0.0, 0.5), ("closed", 0.0, 0.75), ("opened", 7.0, 7.5), ("closed", 7.0, 7.75)],
+            [
+                ("opened", 0.0, 0.5),
+                ("closed", 0.0, 0.75),
+                ("opened", 7.0, 7.5),
+                ("closed", 7.0, 7.75),
+            ],
         ),
     ],
 )
@@ -99,7 +107,7 @@ def test_sources_are_classified(source: str, kind: str, fmt: str | None) -> None
         assert spec.options == {"analyzeduration": "2000000", "rtsp_transport": "tcp"}
 
 
-def test_a_missing_file_is_one_sentence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_file_is_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(StreamError, match="neither a stream URL"):
         describe_source(str(tmp_path / "nope.mp4"))
     with pytest.raises(StreamError, match="is a folder"):

@@ -39,7 +39,10 @@ def record(tmp_path: Path) -> Iterator[Path]:
         rec.put_alert("s", alert(1, "running", "a person sprints across the lawn", 0))
         rec.put_alert("s", alert(2, "fall", "a person lies on the road for 12 s", 30))
         # a later revision of the same alert replaces the earlier one
-        rec.put_alert("s", alert(2, "fall", "a person lies on the road for 20 s", 31, revision=2, status="closed"))
+        rec.put_alert(
+            "s",
+            alert(2, "fall", "a person lies on the road for 20 s", 31, revision=2, status="closed"),
+        )
         rec.put_alert("s", alert(3, "running", "someone runs 100% flat out", 90))
         rec.put_gap("s", StreamGap(start_s=40.0, end_s=52.5, reason="reconnected"))
         rec.end_session("s", "stopped")
@@ -59,7 +62,9 @@ def record(tmp_path: Path) -> Iterator[Path]:
         (None, "fall", "20 s", ["s-0002"]),
     ],
 )
-def test_search(record: Path, since: datetime | None, category: str | None, text: str | None, ids: list[str]) -> None:
+def test_search(
+    record: Path, since: datetime | None, category: str | None, text: str | None, ids: list[str]
+) -> None:
     with open_record(record) as rec:
         assert [a.id for a in rec.search(since=since, category=category, text=text)] == ids
 
@@ -102,8 +107,18 @@ def test_events_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     kf = tmp_path / "keyframes" / "a.jpg"
     kf.parent.mkdir()
     cv2.imwrite(str(kf), np.full((36, 64, 3), 200, np.uint8))
-    hostile = alert(1, "<script>alert(1)</script>", "a [bold]x[/] & <img src=x onerror=y>", 0, keyframe="keyframes/a.jpg")
-    html = events_html([hostile, alert(2, "fall", "plain", 1)], tmp_path, gaps=[StreamGap(start_s=1, end_s=2, reason="reconnected")])
+    hostile = alert(
+        1,
+        "<script>alert(1)</script>",
+        "a [bold]x[/] & <img src=x onerror=y>",
+        0,
+        keyframe="keyframes/a.jpg",
+    )
+    html = events_html(
+        [hostile, alert(2, "fall", "plain", 1)],
+        tmp_path,
+        gaps=[StreamGap(start_s=1, end_s=2, reason="reconnected")],
+    )
     assert "<script>alert" not in html and "&lt;script&gt;" in html and "<img src=x" not in html
     assert 'src="data:image/jpeg;base64,' in html and "default-src 'none'" in html
     assert "no keyframe" in html and "reconnected" in html
@@ -120,7 +135,18 @@ def test_jsonl_sink_flushes_each_alert(tmp_path: Path) -> None:
     sink.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(d["id"], d["revision"]) for d in lines] == [("s-0001", 1), ("s-0001", 2)]
-    for key in ("id", "start_s", "end_s", "emitted_at", "category", "confidence", "boxes", "justification", "evidence", "keyframe"):
+    for key in (
+        "id",
+        "start_s",
+        "end_s",
+        "emitted_at",
+        "category",
+        "confidence",
+        "boxes",
+        "justification",
+        "evidence",
+        "keyframe",
+    ):
         assert key in lines[0]
 
 

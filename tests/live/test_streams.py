@@ -7,6 +7,7 @@ are measured by ``bench/live.py``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -59,11 +60,14 @@ def first_revisions(alerts: list[Alert]) -> dict[str, Alert]:
     return out
 
 
-def test_rtsp_sprint_raises_one_alert_while_live(clips: dict[str, Clip], rtsp_ready: None, tmp_path: Path) -> None:
+def test_rtsp_sprint_raises_one_alert_while_live(
+    clips: dict[str, Clip], rtsp_ready: None, tmp_path: Path
+) -> None:
     clip = clips["sprint"]
     (truth,) = clip.spans
     alerts: list[Alert] = []
-    with RtspServer(clip.path, free_port()) as server:
+    server = RtspServer(clip.path, free_port())
+    with server:
         w = watcher(server.url, tmp_path, alerts)
         summary = w.run()
     assert summary.end_reason == "end of stream", summary
@@ -90,7 +94,9 @@ def test_rtsp_sprint_raises_one_alert_while_live(clips: dict[str, Clip], rtsp_re
         assert stored.revision == len(lines) and rec.verdict_count(dismissed=False) >= 1
 
 
-def test_rtsp_reconnects_after_the_server_is_killed(clips: dict[str, Clip], rtsp_ready: None, tmp_path: Path) -> None:
+def test_rtsp_reconnects_after_the_server_is_killed(
+    clips: dict[str, Clip], rtsp_ready: None, tmp_path: Path
+) -> None:
     clip = clips["normal"]
     port = free_port()
     alerts: list[Alert] = []
@@ -121,8 +127,8 @@ def test_rtsp_reconnects_after_the_server_is_killed(clips: dict[str, Clip], rtsp
     assert gap.reason == "reconnected" and 2.5 <= gap.end_s - gap.start_s <= 15.0
     # the stream clock survived: strictly increasing, one jump over the outage, and it went on
     t = spy.t_s
-    assert all(b > a for a, b in zip(t, t[1:], strict=False))
-    steps = [b - a for a, b in zip(t, t[1:], strict=False)]
+    assert all(b > a for a, b in itertools.pairwise(t))
+    steps = [b - a for a, b in itertools.pairwise(t)]
     assert sum(s > 1.0 for s in steps) == 1
     assert t[-1] >= gap.end_s + 0.9 * CLIP_S
     with open_record(tmp_path) as rec:
@@ -143,7 +149,9 @@ def test_tcp_normal_clip_raises_no_alert(clips: dict[str, Clip], tmp_path: Path)
         assert rec.search() == []
 
 
-def test_udp_fall_alert_within_ten_seconds_of_its_start(clips: dict[str, Clip], tmp_path: Path) -> None:
+def test_udp_fall_alert_within_ten_seconds_of_its_start(
+    clips: dict[str, Clip], tmp_path: Path
+) -> None:
     clip = clips["fall"]
     (truth,) = clip.spans
     port = free_port()
@@ -160,13 +168,28 @@ def test_udp_fall_alert_within_ten_seconds_of_its_start(clips: dict[str, Clip], 
     assert a.category == "fall"
     origin = w.reader.started_at
     assert origin is not None
-    print(f"UDP fall alert {(a.emitted_at - origin).total_seconds() - truth.start_s:.2f} s after its start")
+    print(
+        f"UDP fall alert {(a.emitted_at - origin).total_seconds() - truth.start_s:.2f} s after its start"
+    )
     assert a.start_s <= truth.start_s + 10.0 and a.end_s >= truth.start_s
 
 
 def _corrupt_ts(clip: Path, out: Path) -> Path:
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy", "-f", "mpegts", str(out)],
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            str(out),
+        ],
         check=True,
     )
     data = bytearray(out.read_bytes())
@@ -178,7 +201,9 @@ def _corrupt_ts(clip: Path, out: Path) -> Path:
     return out
 
 
-def test_bad_frames_are_skipped_and_the_watch_goes_on(clips: dict[str, Clip], tmp_path: Path) -> None:
+def test_bad_frames_are_skipped_and_the_watch_goes_on(
+    clips: dict[str, Clip], tmp_path: Path
+) -> None:
     ts = _corrupt_ts(clips["normal"].path, tmp_path / "damaged.ts")
     port = free_port()
     alerts: list[Alert] = []
@@ -199,11 +224,15 @@ def _run_cli(*args: str, **kw: object) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def test_cli_ctrl_c_stops_cleanly_keeping_every_alert(clips: dict[str, Clip], tmp_path: Path) -> None:
+def test_cli_ctrl_c_stops_cleanly_keeping_every_alert(
+    clips: dict[str, Clip], tmp_path: Path
+) -> None:
     port = free_port()
     jsonl, out = tmp_path / "alerts.jsonl", tmp_path / "rec"
     with FFmpegSender(clips["sprint"].path, f"tcp://127.0.0.1:{port}?listen=1", loops=3):
-        proc = _run_cli("watch", f"tcp://127.0.0.1:{port}", "--alerts", str(jsonl), "--out", str(out))
+        proc = _run_cli(
+            "watch", f"tcp://127.0.0.1:{port}", "--alerts", str(jsonl), "--out", str(out)
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (jsonl.exists() and jsonl.read_text().strip()):
             time.sleep(0.2)
@@ -224,5 +253,7 @@ def test_cli_unreachable_source_is_one_sentence_and_exit_2() -> None:
     proc = _run_cli("watch", f"rtsp://127.0.0.1:{free_port()}/cam", "--connect-retries", "2")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert stderr.count("error:") == 1 and "cannot open" in stderr and "after 2 attempt(s)" in stderr
+    assert (
+        stderr.count("error:") == 1 and "cannot open" in stderr and "after 2 attempt(s)" in stderr
+    )
     assert "Traceback" not in stderr
