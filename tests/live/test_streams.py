@@ -257,3 +257,29 @@ def test_cli_unreachable_source_is_one_sentence_and_exit_2() -> None:
         stderr.count("error:") == 1 and "cannot open" in stderr and "after 2 attempt(s)" in stderr
     )
     assert "Traceback" not in stderr
+
+
+def test_python_api_plays_a_file_in_real_time(clips: dict[str, Clip], tmp_path: Path) -> None:
+    import vadetective as vd
+
+    started = time.monotonic()
+    alerts = list(vd.watch(str(clips["sprint"].path), out=tmp_path, realtime=True))
+    # paced like a camera: the watch takes the clip's own length
+    assert time.monotonic() - started >= 0.9 * CLIP_S
+    assert {a.category for a in alerts} == {"running"} and len({a.id for a in alerts}) == 1
+    assert (tmp_path / "events.sqlite").is_file()
+
+
+def test_bench_live_quick(tmp_path: Path) -> None:
+    out = tmp_path / "live.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.live", "--quick", "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=170, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] is True and "generated scene" in report["footage"]
+    assert report["events_staged"] == 2 and report["frames"] > 1000
+    assert report["rss_mb"]["max"] >= report["rss_mb"]["start"] > 0
+    assert 0 < report["cpu_cores_used"] < 2.5
