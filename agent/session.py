@@ -18,9 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.core.catalog import Role
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
 from vadetective.graphs.builders import build_graph
 from vadetective.graphs.nodes import Runtime
@@ -60,6 +62,9 @@ class Detective:
         **overrides: Any,
     ) -> None:
         self.config = config if config is not None else profile_config(profile, **overrides)
+        # A profile that cannot run is an error now, before the video is decoded.
+        prebuilt: tuple[Role, ...] = ("scorer", "grounder", "inspector") if backends else ()
+        preflight(self.config, skip_roles=(*prebuilt, *(("planner",) if planner else ())))
         self.source = open_video(video)
         self.out = (
             Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))

@@ -393,7 +393,8 @@ def _pull_ultralytics(status: ModelStatus) -> str:
     return str(attempt_download_asset(target))
 
 
-def _ultralytics_online() -> bool:
+def ultralytics_online() -> bool:
+    """True when ultralytics may download weights (not ``YOLO_OFFLINE``, and online)."""
     if os.environ.get("YOLO_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         return False
     try:
@@ -453,7 +454,7 @@ def pull_models(
             )
     if yolo_missing:
         import_or_extra("ultralytics", "yolo", "downloading YOLO weights")
-        if not _ultralytics_online():
+        if not ultralytics_online():
             raise ModelUnavailableError(
                 f"cannot download {', '.join(t.model_id for t in yolo_missing)}: ultralytics is "
                 "offline (YOLO_OFFLINE is set or there is no network); put the .pt files in "
