@@ -21,6 +21,7 @@ from pydantic import Field
 
 from vadetective.agent.core.catalog import DEFAULT_MODELS, PROFILES
 from vadetective.agent.core.config import config_for
+from vadetective.agent.core.deps import require_tested
 from vadetective.agent.core.errors import ConfigError, MissingExtraError, ModelUnavailableError
 from vadetective.agent.core.io import content_hash
 from vadetective.agent.core.types import Frozen
@@ -165,13 +166,20 @@ def hf_from_pretrained(
 
 
 def import_or_extra(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency or raise an error that names the extra to install."""
+    """Import an optional dependency or raise an error that names the extra to install.
+
+    The extra's packages must also be inside the version ranges vadetective is tested on
+    (``core.deps.require_tested``): a newer transformers that changed the internals a backend
+    rests on is one sentence naming it, not a traceback from deep inside it.
+    """
     import importlib
 
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+    require_tested(extra, purpose)
+    return imported
 
 
 def resolve_auto_profile(models: dict[str, str] | None = None) -> str:

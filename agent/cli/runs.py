@@ -17,6 +17,7 @@ from vadetective.agent.cli.common import (
     fail,
     friendly_errors,
     out_console,
+    safe,
 )
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.core.vocabulary import RunFolder
@@ -145,7 +146,7 @@ def run_dataset_cli(
 
     dataset = load_dataset(kind, root, annotations)
     console.print(
-        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
+        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
     )
     columns = (
@@ -168,11 +169,12 @@ def run_dataset_cli(
                 completed=n,
                 total=total,
                 rate=rate,
-                description=f"{outcome.status:<7} {outcome.video_id[:40]}",
+                description=f"{outcome.status:<7} {safe(outcome.video_id[:40])}",
             )
             if outcome.status == "failed":
                 console.print(
-                    f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False
+                    f"[red]failed[/] {safe(outcome.video_id)}: {safe(outcome.error)}",
+                    highlight=False,
                 )
 
         summary = run_dataset(
@@ -192,11 +194,11 @@ def run_dataset_cli(
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(
         f"done {summary.done}, skipped {summary.skipped} (already finished or failed before), failed {summary.failed} "
-        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {out / RunFolder.RESULTS}/"
+        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {safe(out / RunFolder.RESULTS)}/"
     )
     if summary.failed:
         console.print(
-            f"[yellow]{summary.failed} failure(s) recorded in {out / RunFolder.FAILURES}; rerun with --retry-failed to try them again[/]"
+            f"[yellow]{summary.failed} failure(s) recorded in {safe(out / RunFolder.FAILURES)}; rerun with --retry-failed to try them again[/]"
         )
     return summary
 
@@ -237,5 +239,5 @@ def evaluate_run_cli(
     metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
     console = console or Console()
     console.print(format_metrics_table(metrics))
-    console.print(f"wrote {Path(run_dir) / RunFolder.METRICS}")
+    console.print(f"wrote {safe(Path(run_dir) / RunFolder.METRICS)}", highlight=False)
     return metrics
