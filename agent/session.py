@@ -20,7 +20,7 @@ from typing import Any
 
 from vadetective.agent.core.catalog import Role
 from vadetective.agent.core.config import Config
-from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.io import atomic_write_text, writable_folder
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
 from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
@@ -65,11 +65,13 @@ class Detective:
         # A profile that cannot run is an error now, before the video is decoded.
         prebuilt: tuple[Role, ...] = ("scorer", "grounder", "inspector") if backends else ()
         preflight(self.config, skip_roles=(*prebuilt, *(("planner",) if planner else ())))
-        self.source = open_video(video)
+        # ... and so is an output folder that cannot be written (not after the analysis).
         self.out = (
-            Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
+            writable_folder(out, "the output folder")
+            if out is not None
+            else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
         )
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.source = open_video(video)
         self.backends = backends or Backends(self.config)
         self.toolbox = Toolbox(self.source, self.config, self.out, self.backends)
         self._planner_override = planner

@@ -67,8 +67,10 @@ def run_analyze(
     ground_truth: Path | None = None,
 ) -> Any:
     """Analyze one video with live progress; write the verdict, trace and report into ``out``."""
+    from vadetective.agent.core.io import writable_folder
     from vadetective.agent.session import Detective
 
+    writable_folder(out, "--out")  # before the analysis, not after it
     started = time.perf_counter()
     status_console = err_console if as_json else out_console
     with (

@@ -58,6 +58,11 @@ class MissingExtraError(VadetectiveError):
         self.extra = extra
 
 
+class OutputError(VadetectiveError):
+    """An output folder or file cannot be written (a file where a folder is needed, read-only,
+    full, a name too long)."""
+
+
 class DependencyError(VadetectiveError):
     """An installed package is outside the version range vadetective is tested on."""
 

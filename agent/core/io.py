@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+from vadetective.agent.core.errors import OutputError
 
 CACHE_ENV = "VADETECTIVE_CACHE_DIR"
 
@@ -26,6 +29,43 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def writable_folder(path: str | Path, what: str = "the output folder") -> Path:
+    """Make sure ``path`` is a folder this process can write into, before any work is done.
+
+    Creates it (and its parents) when missing, then writes and removes a probe file.
+
+    Args:
+        path: the folder.
+        what: how the user named it, for the message (e.g. ``"--out"``).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: one sentence when ``path`` is a file, cannot be created, or is not
+            writable (permissions, a read-only or full file system, a name too long).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, not a folder: choose a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:  # a parent is a file
+        raise OutputError(f"{what} {path} cannot be created: part of it is a file") from None
+    except OSError as exc:
+        hint = {
+            errno.ENOSPC: "free some space or choose another folder",
+            errno.ENAMETOOLONG: "choose a shorter name",
+        }.get(exc.errno or -1, "choose another folder")
+        raise OutputError(
+            f"{what} {path} is not writable ({exc.strerror or exc}): {hint}"
+        ) from None
     return path
 
 
