@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.checkpoints import checkpointer, read_state
 from vadetective.agent.core.catalog import Role
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.io import atomic_write_text, writable_folder
@@ -207,11 +208,11 @@ class Detective:
             "configurable": {"thread_id": thread},
             "recursion_limit": 4 * (self.config.max_steps + self.config.max_planner_calls) + 40,
         }
-        with _checkpointer(checkpoint) as saver:
+        with checkpointer(checkpoint) as saver:
             app = build_graph(graph_name, runtime, checkpointer=saver)
             resume = False
             if checkpoint is not None:
-                snapshot = app.get_state(run_config)
+                snapshot = read_state(app, run_config, checkpoint)
                 resume = bool(snapshot.values) and bool(snapshot.next)
                 if resume:
                     log.warning("resuming an interrupted analysis from %s", checkpoint)
@@ -229,60 +230,6 @@ def _steps_of(update: dict[str, Any]) -> list[TraceStep]:
         if isinstance(node_update, dict):
             out.extend(node_update.get("steps", []))
     return out
-
-
-def checkpoint_serializer() -> Any:
-    """The serializer of every checkpoint: it revives only our own types (``_SAFE_TYPES``)."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # LangGraph: lazily
-
-    return JsonPlusSerializer(allowed_msgpack_modules=_SAFE_TYPES)
-
-
-class _checkpointer:
-    """In-memory checkpoints by default; a SQLite file when a path is given (resumable)."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = path
-        self._cm: Any = None
-
-    def __enter__(self) -> Any:
-        serde = checkpoint_serializer()
-        if self.path is None:
-            from langgraph.checkpoint.memory import InMemorySaver
-
-            return InMemorySaver(serde=serde)
-        import sqlite3
-
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
-        return SqliteSaver(self._conn, serde=serde)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path is not None:
-            self._conn.close()
-
-
-# The only classes a checkpoint may revive: our own frozen types (plus LangChain messages,
-# which the serializer admits itself).
-_SAFE_TYPES = [
-    ("vadetective.agent.core.types", name)
-    for name in (
-        "VideoInfo",
-        "TimeSpan",
-        "Box",
-        "ScoreCurve",
-        "ImageRef",
-        "Evidence",
-        "Verdict",
-        "TraceStep",
-        "Cost",
-    )
-] + [
-    ("vadetective.agent.core.vocabulary", name)
-    for name in ("ToolName", "ScoreFamily", "Category", "MeasuredFacts", "TimelineFacts")
-]
 
 
 def analyze(

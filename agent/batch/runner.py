@@ -31,8 +31,8 @@ from vadetective.agent.batch.claims import Claims, WorkQueue
 from vadetective.agent.batch.pool import run_pool
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
 from vadetective.agent.core.config import Config
-from vadetective.agent.core.errors import ConfigError
-from vadetective.agent.core.io import atomic_write_text, writable_folder
+from vadetective.agent.core.errors import ConfigError, OutputError
+from vadetective.agent.core.io import atomic_write_text, loads_json, writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_dataset
 from vadetective.agent.preflight import preflight
@@ -141,7 +141,7 @@ def _failure_rows(out: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            row = json.loads(line)
+            row = loads_json(line)
         except (json.JSONDecodeError, RecursionError):
             continue  # a line cut by a kill mid-append; the video is simply retried later
         if isinstance(row, dict):
@@ -290,6 +290,11 @@ def run_dataset(
     t0 = time.perf_counter()
 
     def finish(item: LabeledVideo, outcome: VideoOutcome) -> None:
+        if outcome.fatal:  # the folder is full or read-only: every next video would fail too
+            raise OutputError(
+                f"the run folder {out} cannot be written ({outcome.error}): free some space or "
+                "make it writable, then run the batch again; finished videos are kept"
+            )
         if outcome.status == "failed":
             summary.failed += 1
             _record_failure(out, item, outcome.error or "unknown error")
@@ -334,7 +339,7 @@ def _check_and_write_record(out: Path, record: dict[str, Any]) -> None:
     run_json = out / RunFolder.RUN
     if run_json.exists():
         try:
-            old = json.loads(run_json.read_text(encoding="utf-8"))
+            old = loads_json(run_json.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
             old = None
         if not isinstance(old, dict):

@@ -204,10 +204,14 @@ def report(
     from vadetective.agent.core.types import Trace
     from vadetective.agent.report.html import render_report
 
+    if trace_json.is_dir() and (trace_json / "trace.json").is_file():
+        trace_json = trace_json / "trace.json"  # the run folder was given: take its trace
     try:
         trace = Trace.load(trace_json)
     except ValueError as exc:
         raise fail(str(exc).splitlines()[0]) from None
+    if output is not None and output.is_dir():
+        output = output / "report.html"
     path = render_report(
         trace,
         trace_json.parent,

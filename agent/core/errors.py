@@ -63,6 +63,11 @@ class OutputError(VadetectiveError):
     full, a name too long)."""
 
 
+class CheckpointError(VadetectiveError):
+    """A ``--checkpoint`` file cannot serve as a checkpoint (not SQLite, another schema,
+    unreadable rows)."""
+
+
 class DependencyError(VadetectiveError):
     """An installed package is outside the version range vadetective is tested on."""
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from vadetective.agent.core.errors import OutputError
 
@@ -103,6 +105,15 @@ def content_hash(path: str | Path, chunk_size: int = 64 * 1024, chunks: int = 8)
                 fh.seek(i * step)
                 h.update(fh.read(chunk_size))
     return h.hexdigest()
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads``, with JSON nested deeper than Python can recurse (a hostile file of
+    100,000 ``[``) reported as a ``json.JSONDecodeError`` like any other malformed JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:1], 0) from None
 
 
 def cache_root() -> Path:

@@ -43,7 +43,7 @@ def test_unpatched_bert_breaks_the_warper_and_the_shim_fixes_it(bert: Any) -> No
     from groundingdino.models.GroundingDINO.bertwarper import BertModelWarper
 
     assert gdino_compat.needs_bert_shim(bert)  # transformers 5 removed or changed the helpers
-    with pytest.raises(AttributeError, match="get_extended_attention_mask|get_head_mask"):
+    with pytest.raises(AttributeError, match=r"get_extended_attention_mask|get_head_mask"):
         BertModelWarper(bert_model=bert)
     shimmed = gdino_compat.shim_bert(bert)
     assert shimmed is bert and not gdino_compat.needs_bert_shim(bert)
@@ -98,7 +98,7 @@ def test_the_package_cannot_build_on_transformers_5_without_the_shim(
     gdino_py_files: dict[str, Path],
 ) -> None:
     cfg = read_config(gdino_py_files["config"])
-    with pytest.raises(AttributeError, match="get_extended_attention_mask|get_head_mask"):
+    with pytest.raises(AttributeError, match=r"get_extended_attention_mask|get_head_mask"):
         build_model(cfg, str(gdino_py_files["bert"]), shim=False)
 
 
