@@ -18,9 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+from pydantic import ValidationError
+
 from vadetective.agent.checkpoints import checkpointer, read_state
 from vadetective.agent.core.catalog import Role
-from vadetective.agent.core.config import Config
+from vadetective.agent.core.config import Config, config_error
+from vadetective.agent.core.errors import ConfigError, SessionClosedError
 from vadetective.agent.core.io import atomic_write_text, writable_folder
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
 from vadetective.agent.preflight import preflight
@@ -62,6 +66,18 @@ class Detective:
         backends: Backends | None = None,
         **overrides: Any,
     ) -> None:
+        if isinstance(planner, str):  # a planner backend by name, checked like any setting
+            if config is None:
+                overrides["planner"], planner = planner, None
+            else:
+                config, planner = _with(config, planner=planner), None
+        elif planner is not None and not (
+            hasattr(planner, "decide") or isinstance(planner, BaseChatModel)
+        ):
+            raise ConfigError(
+                "planner must be a planner name, an object with decide(), or a LangChain chat "
+                f"model, got {type(planner).__name__}"
+            )
         self.config = config if config is not None else profile_config(profile, **overrides)
         # A profile that cannot run is an error now, before the video is decoded.
         prebuilt: tuple[Role, ...] = ("scorer", "grounder", "inspector") if backends else ()
@@ -78,6 +94,7 @@ class Detective:
         self._planner_override = planner
         self._planner: Any | None = None
         self.traces: list[Trace] = []
+        self._closed = False
 
     # ------------------------------------------------------------------ public
     @property
@@ -110,6 +127,10 @@ class Detective:
         Returns:
             The verdict; the full trace is in ``last_trace``.
         """
+        if self._closed:
+            raise SessionClosedError(
+                "this Detective is closed: its video is no longer open; open a new Detective"
+            )
         question = (question or DEFAULT_QUESTION).strip() or DEFAULT_QUESTION
         graph_name = graph or self.config.graph
         started = utcnow()
@@ -172,6 +193,8 @@ class Detective:
         return verdict_path, trace_path
 
     def close(self) -> None:
+        """Close the video; ``ask`` refuses afterwards."""
+        self._closed = True
         self.source.close()
 
     def __enter__(self) -> Detective:
@@ -222,6 +245,14 @@ class Detective:
                     for step in _steps_of(update):
                         on_step(step)
             return dict(app.get_state(run_config).values)
+
+
+def _with(config: Config, **changes: Any) -> Config:
+    """``config`` with ``changes``, validated like a new one."""
+    try:
+        return Config.model_validate({**config.model_dump(), **changes})
+    except ValidationError as exc:
+        raise config_error(exc) from None
 
 
 def _steps_of(update: dict[str, Any]) -> list[TraceStep]:

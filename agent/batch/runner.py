@@ -30,6 +30,7 @@ from typing import Any
 from vadetective.agent.batch.claims import Claims, WorkQueue
 from vadetective.agent.batch.pool import run_pool
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
+from vadetective.agent.core.catalog import GRAPHS
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import ConfigError, OutputError
 from vadetective.agent.core.io import atomic_write_text, loads_json, writable_folder
@@ -224,6 +225,10 @@ def run_dataset(
         path = Path(dataset)
         kind = "manifest" if path.is_file() else "folder"
         dataset = load_dataset(kind, path)
+    if num_shards < 1:
+        raise ConfigError(f"--num-shards must be at least 1, got {num_shards}")
+    if graph not in GRAPHS:
+        raise ConfigError(f"unknown graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if not 0 <= shard < num_shards:
         raise ConfigError(
             f"--shard must be in [0, {num_shards - 1}] for {num_shards} shards, got {shard}"

@@ -135,7 +135,7 @@ def analyze(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Tool-call budget."),
 ) -> None:
     """Analyze a video: live progress, then the verdict with when, where and why."""
-    overrides = {"max_steps": max_steps} if max_steps else {}
+    overrides = {"max_steps": max_steps} if max_steps is not None else {}  # 0 is refused
     run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides)
 
 

@@ -56,6 +56,9 @@ def batch(
     ),
     graph: str = typer.Option("detective", "--graph", help="detective or chain."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Go on when videos named by the annotations are absent."
+    ),
 ) -> None:
     """Run the detective over a dataset: one result file per video, resumable."""
     run_dataset_cli(
@@ -73,6 +76,7 @@ def batch(
         graph=graph,
         limit=limit,
         console=out_console,
+        allow_missing=allow_missing,
     )
 
 
@@ -95,6 +99,9 @@ def eval_cmd(
     smoothing_size: float = typer.Option(
         0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="With --dataset: go on when annotated videos are absent."
+    ),
 ) -> None:
     """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
     from pydantic import ValidationError
@@ -115,6 +122,7 @@ def eval_cmd(
         annotations=annotations,
         console=out_console,
         protocol=chosen,
+        allow_missing=allow_missing,
     )
 
 
@@ -133,6 +141,7 @@ def run_dataset_cli(
     graph: str,
     limit: int | None,
     console: Any,
+    allow_missing: bool = False,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
     from rich.progress import (
@@ -144,7 +153,7 @@ def run_dataset_cli(
         TimeRemainingColumn,
     )
 
-    dataset = load_dataset(kind, root, annotations)
+    dataset = load_dataset(kind, root, annotations, **_missing_option(allow_missing))
     console.print(
         f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
@@ -203,12 +212,18 @@ def run_dataset_cli(
     return summary
 
 
+def _missing_option(allow_missing: bool) -> dict[str, bool]:
+    """``allow_missing`` only when asked for: a plain folder takes no such option."""
+    return {"allow_missing": True} if allow_missing else {}
+
+
 def evaluate_run_cli(
     run_dir: str | Path,
     dataset: Sequence[str] | None = None,
     annotations: str | Path | None = None,
     console: Console | None = None,
     protocol: EvalProtocol | None = None,
+    allow_missing: bool = False,
 ) -> Metrics:
     """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
 
@@ -218,6 +233,7 @@ def evaluate_run_cli(
         annotations: the official annotation file, with ``dataset``.
         console: where to print (default: a new rich console on stdout).
         protocol: see ``evaluate``.
+        allow_missing: with ``dataset``, go on when annotated videos are absent.
 
     Returns:
         The metrics.
@@ -233,7 +249,9 @@ def evaluate_run_cli(
             raise DatasetError(
                 f"--dataset takes KIND and ROOT (e.g. ucf-crime /data/UCF_Crimes), got {list(dataset)}"
             )
-        ground_truth = load_dataset(dataset[0], dataset[1], annotations)
+        ground_truth = load_dataset(
+            dataset[0], dataset[1], annotations, **_missing_option(allow_missing)
+        )
     elif annotations is not None:
         raise DatasetError("--annotations needs --dataset KIND ROOT")
     metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)

@@ -63,6 +63,10 @@ class OutputError(VadetectiveError):
     full, a name too long)."""
 
 
+class SessionClosedError(VadetectiveError):
+    """A ``Detective`` was asked a question after ``close()``."""
+
+
 class CheckpointError(VadetectiveError):
     """A ``--checkpoint`` file cannot serve as a checkpoint (not SQLite, another schema,
     unreadable rows)."""

@@ -486,7 +486,8 @@ def resolve_missing(
     if not allow_missing:
         raise DatasetError(
             f"{len(missing)} {what} named in {source} were not found under the dataset root "
-            f"({shown}); pass allow_missing=True to evaluate on the rest"
+            f"({shown}); to go on with the rest, pass --allow-missing (allow_missing=True "
+            "in Python)"
         )
     logger.warning("%d %s named in %s were not found: %s", len(missing), what, source, shown)
     return list(missing)
