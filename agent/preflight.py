@@ -111,7 +111,8 @@ def preflight_problems(config: Config, skip_roles: Collection[Role] = ()) -> lis
             continue
         extras_checked.add(spec.extra)
         users = [s.name for s in specs if s.extra == spec.extra]
-        bad = dependency_problem(spec.extra, f"the {' and '.join(users)} backend(s)")
+        named = users[0] if len(users) == 1 else f"{', '.join(users[:-1])} and {users[-1]}"
+        bad = dependency_problem(spec.extra, f"the {named} backend{'s' * (len(users) > 1)}")
         if bad is not None:
             problems.append(bad)
             extra_failed.add(spec.extra)

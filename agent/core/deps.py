@@ -133,7 +133,7 @@ def dependency_problem(extra: str | None, purpose: str) -> str | None:
     named = {p.split(" ", 1)[0] for p in bad}
     wanted = [r for r in reqs if r.name in named]
     return (
-        f"{purpose} needs {'; '.join(bad)}: run `{pip_hint(wanted)}`"
+        f"{purpose}: {'; '.join(bad)}; run `{pip_hint(wanted)}`"
         + (f' (or pip install "vadetective[{extra}]")' if extra else "")
         + f", or set {ALLOW_UNTESTED_ENV}=1 to try it anyway"
     )
