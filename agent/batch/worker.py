@@ -100,7 +100,11 @@ def analyze_video(
             item.video_id,
             "failed",
             time.perf_counter() - t0,
-            error=f"{exc.strerror or exc}: {exc.filename}" if fatal else f"OSError: {exc}",
+            error=(
+                f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                if fatal
+                else f"OSError: {exc}"
+            ),
             fatal=fatal,
         )
     except Exception as exc:  # noqa: BLE001 — one bad video must never stop the batch

@@ -20,6 +20,7 @@ from vadetective.agent.cli.common import (
     safe,
 )
 from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.io import writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, load_dataset
 from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
@@ -153,6 +154,7 @@ def run_dataset_cli(
         TimeRemainingColumn,
     )
 
+    writable_folder(out, "--out")  # before the dataset is read, not after the first video
     dataset = load_dataset(kind, root, annotations, **_missing_option(allow_missing))
     console.print(
         f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"

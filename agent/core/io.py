@@ -60,6 +60,8 @@ def writable_folder(path: str | Path, what: str = "the output folder") -> Path:
         os.unlink(probe)
     except FileExistsError:  # a parent is a file
         raise OutputError(f"{what} {path} cannot be created: part of it is a file") from None
+    except NotADirectoryError:
+        raise OutputError(f"{what} {path} cannot be created: part of it is a file") from None
     except OSError as exc:
         hint = {
             errno.ENOSPC: "free some space or choose another folder",

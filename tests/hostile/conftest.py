@@ -45,3 +45,14 @@ def tiny_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         rows.append({"path": f"videos/{Path(truth.video_path).name}", "label": kind})
     return write_manifest(root, rows)
+
+
+@pytest.fixture(scope="session")
+def analyzed(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of one classical analysis of ``clip`` (trace.json, frames/, ...)."""
+    from vadetective.agent.session import Detective
+
+    out = tmp_path_factory.mktemp("hostile-analyzed")
+    with Detective(clip, profile="classical", out=out) as d:
+        d.ask()
+    return out

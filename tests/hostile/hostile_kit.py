@@ -70,3 +70,37 @@ def write_manifest(folder: Path, rows: list[dict[str, Any]]) -> Path:
     path = folder / "manifest.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def can_unshare() -> bool:
+    """True when this user may make a private mount namespace (``unshare -m``): root here."""
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def cli_with_mounts(
+    mounts: list[str],
+    *args: str,
+    after: str = "true",
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``cli(*args)`` inside a private mount namespace after running the ``mounts`` commands
+    (e.g. ``mount -t tmpfs -o size=300k tmpfs DIR``): a full or read-only file system for one
+    command, gone when it ends, nothing changed outside. ``after`` runs in the same namespace
+    once the command ended (e.g. to copy out what it wrote); the command's exit code is kept."""
+    import shlex
+
+    full_env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT), **(env or {})}
+    run = shlex.join([sys.executable, "-m", "vadetective", *args])
+    command = " && ".join([*mounts, f"{{ {run}; rc=$?; {after}; exit $rc; }}"])
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        errors="surrogateescape",
+    )

@@ -41,7 +41,7 @@ def _declared() -> list[Requirement]:
 
 
 def _pins(path: Path) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line:
