@@ -32,19 +32,23 @@ _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asks for something that is not plain data."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that refuses every global except ``set`` and ``frozenset``."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
             return set if name == "set" else frozenset
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"refused to load {module}.{name}: only built-in containers, str, int and float "
             "are allowed in this file"
         )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("refused a persistent id: not plain data")
+        raise RefusedPickle("refused a persistent id: not plain data")
 
 
 #: Bounds on what a plain-data pickle may hold (UCF-Crime's box file: ~3,000 boxes, depth 4).
@@ -104,8 +108,10 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "utf-8")
     """
     try:
         obj = RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
-    except pickle.UnpicklingError as exc:
+    except RefusedPickle as exc:
         raise DatasetError(f"{source}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        raise DatasetError(f"{source}: not a valid pickle ({exc})") from exc
     except (
         EOFError,
         ValueError,
