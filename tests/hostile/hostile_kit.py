@@ -72,6 +72,11 @@ def write_manifest(folder: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def report_with_truth(run: Path, html: Path, truth: Path) -> list[str]:
+    """The arguments of ``vadetective report`` on ``run``'s trace with a ground-truth file."""
+    return ["report", str(run / "trace.json"), "-o", str(html), "--ground-truth", str(truth)]
+
+
 def can_unshare() -> bool:
     """True when this user may make a private mount namespace (``unshare -m``): root here."""
     try:

@@ -124,6 +124,20 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
 
 
+def _start_batch(manifest: Path, out: Path, workers: int) -> subprocess.Popen[bytes]:
+    """A batch in the background, returned once it has started analyzing a video."""
+    proc = subprocess.Popen(
+        _batch_cmd(manifest, out, workers),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "traces").is_dir():
+        time.sleep(0.05)
+    return proc
+
+
 def _children(pid: int) -> set[int]:
     kids = set()
     for entry in Path("/proc").iterdir():
@@ -147,16 +161,7 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_of_a_batch_takes_its_workers_with_it(tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        _batch_cmd(tiny_suite, out, 2),
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    workers: set[int] = set()
-    while time.monotonic() < deadline and not (out / "traces").is_dir():
-        time.sleep(0.05)  # a worker has started analyzing a video
+    proc = _start_batch(tiny_suite, out, 2)
     workers = {p for p in _children(proc.pid) if _alive(p)}
     assert workers, "no worker process seen"
     os.kill(proc.pid, signal.SIGKILL)
@@ -196,15 +201,7 @@ def test_two_batches_on_one_folder_split_the_work(tiny_suite: Path, tmp_path: Pa
 
 def test_a_second_batch_takes_over_from_a_killed_one(tiny_suite: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = subprocess.Popen(
-        _batch_cmd(tiny_suite, out, 1),
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / "traces").is_dir():
-        time.sleep(0.05)
+    first = _start_batch(tiny_suite, out, 1)
     os.kill(first.pid, signal.SIGKILL)  # it dies holding the claim of the video it was on
     first.wait()
     r = subprocess.run(

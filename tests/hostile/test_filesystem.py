@@ -22,6 +22,7 @@ from hostile_kit import (
     can_unshare,
     cli,
     cli_with_mounts,
+    report_with_truth,
     write_manifest,
 )
 
@@ -85,14 +86,7 @@ ROWS = [
     ),
     Row(
         "report --ground-truth is a folder",
-        lambda t, c, a: [
-            "report",
-            str(a / "trace.json"),
-            "-o",
-            str(t / "r.html"),
-            "--ground-truth",
-            str(t),
-        ],
+        lambda t, c, a: report_with_truth(a, t / "r.html", t),
         ("ground truth", "is a folder"),
     ),
     Row(

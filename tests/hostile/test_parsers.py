@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_kit import ROOT, assert_no_traceback, assert_refused, cli, write_manifest
+from hostile_kit import (
+    ROOT,
+    assert_no_traceback,
+    assert_refused,
+    cli,
+    report_with_truth,
+    write_manifest,
+)
 
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets import load_dataset
@@ -165,14 +172,7 @@ FILES = [
     ),
     FileRow(
         "100,000-deep ground truth",
-        lambda t, c, a: [
-            "report",
-            str(a / "trace.json"),
-            "-o",
-            str(t / "r.html"),
-            "--ground-truth",
-            str(_write(t, "g.truth.json", DEEP_JSON)),
-        ],
+        lambda t, c, a: report_with_truth(a, t / "r.html", _write(t, "g.truth.json", DEEP_JSON)),
         ("ground truth", "nested too deeply"),
     ),
 ]
@@ -273,6 +273,13 @@ def test_hostile_traces_still_render_within_bounded_memory(
 
 
 # ------------------------------------------------------------------------------ folder datasets
+def _list_folder(root: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """``batch folder ROOT --limit 0``: the dataset is read and listed, nothing analyzed."""
+    r = cli("batch", "folder", str(root), "--out", str(out), "--limit", "0", "-p", "classical")
+    assert_no_traceback(r)
+    return r
+
+
 def test_a_symlink_loop_in_a_dataset_folder_is_harmless(tmp_path: Path, clip: Path) -> None:
     root = tmp_path / "data"
     (root / "sub").mkdir(parents=True)
@@ -284,18 +291,7 @@ def test_a_symlink_loop_in_a_dataset_folder_is_harmless(tmp_path: Path, clip: Pa
     ds = load_dataset("folder", root)
     assert time.perf_counter() - started < 5
     assert sorted(v.video_id for v in ds) == ["a", "b"]
-    r = cli(
-        "batch",
-        "folder",
-        str(root),
-        "--out",
-        str(tmp_path / "r"),
-        "--limit",
-        "0",
-        "-p",
-        "classical",
-    )
-    assert_no_traceback(r)
+    r = _list_folder(root, tmp_path / "r")
     assert r.returncode == 0 and "2 videos" in r.stdout
 
 
@@ -308,18 +304,7 @@ def test_colliding_folder_ids_are_made_unique(tmp_path: Path, clip: Path) -> Non
     ids = [v.video_id for v in ds]
     assert len(set(ids)) == 4, ids
     assert load_dataset("folder", root).videos == ds.videos  # stable from run to run
-    r = cli(
-        "batch",
-        "folder",
-        str(root),
-        "--out",
-        str(tmp_path / "r"),
-        "--limit",
-        "0",
-        "-p",
-        "classical",
-    )
-    assert_no_traceback(r)
+    r = _list_folder(root, tmp_path / "r")
     assert r.returncode == 0, r.stderr
 
 
