@@ -51,6 +51,11 @@ class VideoInfo(Frozen):
     truncated_at_s: float | None = Field(
         default=None, description="where decoding stopped early in a damaged file, else None"
     )
+    rotation_deg: int = Field(
+        default=0,
+        description="counter-clockwise turn the file's display matrix applies (0/90/180/270); "
+        "frames and resolution_wh are as displayed, after it",
+    )
 
     @field_validator("fps")
     @classmethod

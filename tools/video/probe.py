@@ -256,7 +256,8 @@ def probe_file(path: Path) -> Probe:
                 f"{path} has a {codec} video stream but none of its {pts.size} frames can be "
                 "decoded; the file is corrupt, export or download it again."
             )
-        resolution = (first.width, first.height)
+        rotation = display_rotation(first)
+        resolution = (first.height, first.width) if rotation % 180 else (first.width, first.height)
     last = last_decodable(path, pts, keyframes) if damaged else pts.size - 1
     if last < 0:
         raise NoDecodableFramesError(
@@ -287,8 +288,20 @@ def probe_file(path: Path) -> Probe:
         content_hash=content_hash(path),
         codec=codec,
         truncated_at_s=truncated,
+        rotation_deg=rotation,
     )
     return Probe(info=info, pts=pts, keyframes=keyframes, time_base=time_base)
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """How far (degrees counter-clockwise, 0/90/180/270) the file's display matrix turns the
+    coded picture for display; 0 when it has none (or one that is not a quarter turn)."""
+    deg = float(getattr(frame, "rotation", 0) or 0)
+    quarter = round(deg / 90.0)
+    if abs(deg - 90.0 * quarter) > 1.0:
+        logger.warning("ignoring a display rotation of %.1f degrees (not a quarter turn)", deg)
+        return 0
+    return int(quarter * 90) % 360
 
 
 def seconds_of(pts: np.ndarray, time_base: Fraction) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""The one pass (``iter_frames``) and the frame cache behind every read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vadetective.tools.video.frame_cache import FrameCache
+from vadetective.tools.video.sources import Backend, open_video
+
+Code = Callable[[np.ndarray], int]
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_one_pass_decodes_each_frame_once(
+    videos: dict[str, Path], frame_code: Code, backend: Backend
+) -> None:
+    # long GOP (keyframes at 0 and 100): a sparse pass still decodes sequentially, once
+    want = [3, 40, 41, 99, 100, 150, 199]
+    with open_video(videos["long_gop"], backend=backend) as src:
+        frames = list(src.iter_frames(max_side=80, frame_idx=[*want[::-1], 40]))
+        assert [f.frame_idx for f in frames] == want
+        assert [frame_code(f.image) for f in frames] == want
+        assert all(f.image.shape == (48, 80, 3) and f.scale == 2.0 for f in frames)
+        assert [f.t_s for f in frames] == [float(src.timestamps[i]) for i in want]
+        assert src.frames_decoded == 200  # 0..199, each once: never a keyframe group again
+
+
+def test_pass_by_rate_and_span(videos: dict[str, Path], frame_code: Code) -> None:
+    with open_video(videos["cfr"]) as src:  # 50 frames at 25 fps
+        every = [f.frame_idx for f in src.iter_frames(max_side=40)]
+        assert every == list(range(50))
+        assert src.frames_decoded == 50
+        part = list(src.iter_frames(fps=5.0, start_s=0.4, end_s=1.5))
+        assert [f.frame_idx for f in part] == [10, 15, 20, 25, 30, 35]
+        assert [frame_code(f.image) for f in part] == [10, 15, 20, 25, 30, 35]
+
+
+def test_reads_after_the_pass_come_from_the_cache(videos: dict[str, Path]) -> None:
+    with open_video(videos["long_gop"]) as src:
+        pass_frames = {f.frame_idx: f.image for f in src.iter_frames(max_side=80, fps=5.0)}
+        decoded = src.frames_decoded
+        again = src.read([150, 10, 5], max_side=80)  # all three were kept by the pass
+        assert src.frames_decoded == decoded
+        for i, img in zip(again.frame_idx.tolist(), again.frames, strict=True):
+            np.testing.assert_array_equal(img, pass_frames[i])
+        src.read([150], max_side=None)  # another size is not in the cache: decoded
+        assert src.frames_decoded > decoded
+        assert src.cache.hits >= 3
+
+
+def test_cached_frames_are_read_only(videos: dict[str, Path]) -> None:
+    with open_video(videos["cfr"]) as src:
+        frame = next(iter(src.iter_frames(frame_idx=[4])))
+        with pytest.raises(ValueError, match="read-only"):
+            frame.image[0, 0, 0] = 7
+
+
+def test_cache_is_bounded_by_bytes() -> None:
+    cache = FrameCache(budget_mb=0.01)  # 10,000 bytes: three 40x30 frames (3,600 bytes each)
+    for i in range(5):
+        cache.put(i, np.full((30, 40, 3), i, np.uint8))
+    assert len(cache) == 2 and cache.nbytes == 7200
+    assert cache.get(0, (40, 30)) is None and cache.get(4, (40, 30)) is not None
+    cache.get(3, (40, 30))  # used: kept over 4 when the next one comes
+    cache.put(5, np.zeros((30, 40, 3), np.uint8))
+    assert cache.get(3, (40, 30)) is not None and cache.get(4, (40, 30)) is None
+    big = cache.put(9, np.zeros((100, 100, 3), np.uint8))  # larger than the budget: not kept
+    assert cache.get(9, (100, 100)) is None and not big.flags.writeable
+    with pytest.raises(ValueError, match="budget_mb"):
+        FrameCache(budget_mb=-1)
+
+
+def test_no_cache_decodes_again(videos: dict[str, Path]) -> None:
+    with open_video(videos["cfr"], cache_mb=0) as src:
+        src.read([10], max_side=80)
+        first = src.frames_decoded
+        src.read([10], max_side=80)
+        assert src.frames_decoded > first

@@ -1,0 +1,158 @@
+"""Frames decoded by PyAV: one decoder that decodes on, or seeks when that is cheaper.
+
+Scaling and the YUV -> RGB conversion happen in one FFmpeg ``swscale`` call per kept frame
+(area averaging when shrinking), straight from the decoder's YUV picture: no full-resolution RGB
+frame is ever made for a downscaled read. Frames the caller did not ask for are decoded (a
+decoder must) but never converted. Damaged packets are tolerated: frames built on a packet that
+failed to decode are dropped rather than returned with concealed pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vadetective.tools.video.frame_cache import DEFAULT_CACHE_MB
+from vadetective.tools.video.probe import (
+    Probe,
+    decoded_frames,
+    frame_pts,
+    open_container,
+    video_stream,
+)
+from vadetective.tools.video.source_base import VideoSource, coded_size, to_display
+
+if TYPE_CHECKING:
+    import av
+
+logger = logging.getLogger(__name__)
+
+
+def convert(frame: av.VideoFrame, size_wh: tuple[int, int], rotation_deg: int = 0) -> np.ndarray:
+    """One decoded picture as RGB uint8 at the displayed size ``size_wh``: scaled and converted
+    by swscale in one step (area averaging), then rotated for display.
+
+    Every source and every read goes through this one function, so a frame has the same pixels
+    whichever path decoded it.
+    """
+    cw, ch = coded_size(size_wh, rotation_deg)
+    if (cw, ch) == (frame.width, frame.height):
+        img = frame.to_ndarray(format="rgb24")
+    else:
+        img = frame.to_ndarray(width=cw, height=ch, format="rgb24", interpolation="AREA", threads=1)
+    return to_display(img, rotation_deg)
+
+
+class PyAVSource(VideoSource):
+    """Frames decoded by PyAV (see the module docstring).
+
+    Args:
+        probe: What ``probe_file`` found.
+        threads: decoder threads (0: let FFmpeg decide).
+        cache_mb: Budget of the frame cache in megabytes.
+    """
+
+    backend = "pyav"
+
+    def __init__(self, probe: Probe, threads: int = 0, cache_mb: float = DEFAULT_CACHE_MB) -> None:
+        super().__init__(probe, cache_mb=cache_mb)
+        self._threads = threads
+        self._open()
+        self._index = {int(p): i for i, p in enumerate(probe.pts)}
+        self._frames_it: Iterator[av.VideoFrame] | None = None
+        self._pending: tuple[int, av.VideoFrame] | None = None
+        self._pos = -1  # index of the last frame taken from the decoder
+        self._good = -1  # index of the last undamaged frame taken
+        self._prev = -1  # the undamaged frame taken before that one
+        self._hole = (0, 0)  # frames strictly inside failed to decode on the way to _pending
+        self._errors: list[int] = []  # pts of packets that failed since the last seek
+        self._damaged: set[int] = set()  # GOPs (keyframe indices) hit by those failures
+
+    def _open(self) -> None:
+        path = Path(self._info.path)
+        self._container = open_container(path)
+        self._stream = video_stream(path, self._container)
+        self._stream.codec_context.thread_type = "AUTO"
+        self._stream.codec_context.thread_count = self._threads
+
+    def _release(self) -> None:
+        self._frames_it = self._pending = None
+        self._container.close()
+
+    def _next(self) -> tuple[int, av.VideoFrame] | None:
+        """The next decoded frame that belongs to the frame list, with its index."""
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        assert self._frames_it is not None
+        for frame in self._frames_it:
+            self._decoded += 1
+            i = self._index.get(frame_pts(frame))
+            if i is None:
+                continue
+            self._pos = i
+            # A packet that failed to decode leaves its GOP's later frames built on missing
+            # references: FFmpeg conceals them (wrong pixels, often unflagged), so drop them.
+            while self._errors:
+                failed = self._index.get(self._errors.pop(), i)
+                self._damaged.add(self._keyframe_of(failed))
+            if frame.is_corrupt or self._keyframe_of(i) in self._damaged:
+                continue
+            self._prev, self._good = self._good, i
+            return i, frame
+        return None
+
+    def _seek_to(self, pts: int) -> bool:
+        import av
+
+        try:
+            self._container.seek(pts, stream=self._stream, backward=True)
+        except av.error.FFmpegError as exc:
+            logger.debug("seek to pts %d failed: %s", pts, exc)
+            return False
+        return True
+
+    def _seek(self, target: int) -> None:
+        """Position the decoder so that the next frames lead to ``target``."""
+        kf = self._keyframe_of(target)
+        while True:
+            # Timestamp seeks can land late (MPEG-TS) or fail (unseekable input); for the
+            # first GOP, reopening is exact and cheap.
+            if kf == 0 or not self._seek_to(int(self._probe.pts[kf])):
+                self._container.close()
+                self._open()
+                kf = 0
+            self._frames_it = decoded_frames(self._container, self._stream, self._errors)
+            self._pending, self._pos, self._good, self._prev = None, -1, -1, -1
+            self._errors.clear()
+            self._damaged.clear()
+            head = self._next()
+            # the demuxer may land past the keyframe we asked for: step back one GOP
+            if kf > 0 and (head is None or head[0] > target):
+                kf = self._keyframe_of(kf - 1)
+                continue
+            self._pending = head
+            return
+
+    def _walk(
+        self, frame_idx: np.ndarray, size_wh: tuple[int, int]
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode the frames in order, converting only the wanted ones (see ``VideoSource``)."""
+        rotation = self._info.rotation_deg
+        for target in frame_idx.tolist():
+            if self._pending and self._hole[0] < target < self._hole[1]:
+                continue  # decoding went straight past it: damaged, seeking will not help
+            behind = target < self._pending[0] if self._pending else target <= self._pos
+            if self._frames_it is None or behind or self._keyframe_of(target) > self._pos + 1:
+                self._seek(target)
+            while (item := self._next()) is not None and item[0] < target:
+                pass
+            if item is not None and item[0] > target:
+                self._pending, self._hole = item, (self._prev, item[0])
+                continue
+            if item is not None:
+                yield target, convert(item[1], size_wh, rotation)
