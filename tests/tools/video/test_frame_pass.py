@@ -47,9 +47,11 @@ def test_reads_after_the_pass_come_from_the_cache(videos: dict[str, Path]) -> No
         assert src.frames_decoded == decoded
         for i, img in zip(again.frame_idx.tolist(), again.frames, strict=True):
             np.testing.assert_array_equal(img, pass_frames[i])
-        src.read([150], max_side=None)  # another size is not in the cache: decoded
-        assert src.frames_decoded > decoded
         assert src.cache.hits >= 3
+        # another size is not in the cache, but the decoded picture is recent: converted again
+        # without decoding anything
+        full = src.read([150], max_side=None)
+        assert src.frames_decoded == decoded and full.frames.shape[1:] == (96, 160, 3)
 
 
 def test_cached_frames_are_read_only(videos: dict[str, Path]) -> None:
@@ -74,9 +76,17 @@ def test_cache_is_bounded_by_bytes() -> None:
         FrameCache(budget_mb=-1)
 
 
-def test_no_cache_decodes_again(videos: dict[str, Path]) -> None:
-    with open_video(videos["cfr"], cache_mb=0) as src:
+def test_without_cache_or_ring_a_read_decodes_again(
+    videos: dict[str, Path], frame_code: Code, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vadetective.tools.video import pyav_source
+
+    monkeypatch.setattr(pyav_source, "RING_MB", 0.0)  # one picture: the last one decoded
+    with open_video(videos["long_gop"], cache_mb=0) as src:
         src.read([10], max_side=80)
-        first = src.frames_decoded
-        src.read([10], max_side=80)
-        assert src.frames_decoded > first
+        assert src.frames_decoded == 11 and len(src.cache) == 0
+        src.read([10], max_side=80)  # still the ring's one picture: free
+        assert src.frames_decoded == 11
+        src.read([5, 10], max_side=80)  # behind the decoder: back to the keyframe, 0..10
+        assert src.frames_decoded == 22
+        assert [frame_code(f) for f in src.read([5, 10]).frames] == [5, 10]
