@@ -57,6 +57,12 @@ class VideoInfo(Frozen):
         "frames and resolution_wh are as displayed, after it",
     )
 
+    @property
+    def fps_text(self) -> str:
+        """The frame rate for people, with three significant digits: ``25 fps``,
+        ``0.00167 fps`` for six frames over an hour (never ``0.0 fps``)."""
+        return f"{self.fps:.3g} fps"
+
     @field_validator("fps")
     @classmethod
     def _fps_positive(cls, v: float) -> float:

@@ -50,6 +50,10 @@ class DecordSource(VideoSource):
     ) -> None:
         super().__init__(probe, cache_mb=cache_mb)
         import decord
+        import decord.logging
+
+        # decord's own FFmpeg would write raw log lines to stderr; failures still raise
+        decord.logging.set_level(decord.logging.QUIET)
 
         self._strict = strict
         self._threads = threads
@@ -58,7 +62,8 @@ class DecordSource(VideoSource):
         self._pos = -1
         path = probe.info.path
         try:
-            self._vr = decord.VideoReader(path, num_threads=threads)
+            # an absolute path: FFmpeg never reads a local name such as "http:x" as a protocol
+            self._vr = decord.VideoReader(str(Path(path).absolute()), num_threads=threads)
             self._check_timestamps()
             self._check_pixels()
         except decord.DECORDError as exc:

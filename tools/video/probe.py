@@ -63,39 +63,59 @@ def check_path(path: Path) -> None:
         raise VideoError(f"{path} cannot be read (permission denied); check its permissions.")
 
 
-def mp4_lacks_index(path: Path) -> bool:
-    """True for an MP4/MOV whose top-level boxes have no ``moov`` (a recording cut short)."""
+def mp4_index(path: Path) -> str | None:
+    """Where an MP4/MOV's index (``moov`` box) stands among its top-level boxes: ``"ok"``,
+    ``"missing"`` (a recording cut short before it was written) or ``"cut"`` (it runs past the
+    end of the file); None for a file that is not MP4/MOV."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(12)
         if len(head) < 8 or head[4:8] != b"ftyp":
-            return False
+            return None
         offset = 0
         while offset + 8 <= size:
             fh.seek(offset)
             box = fh.read(16)
             box_size, kind = int.from_bytes(box[:4], "big"), box[4:8]
-            if kind == b"moov":
-                return False
             if box_size == 1 and len(box) == 16:
                 box_size = int.from_bytes(box[8:16], "big")
+            if kind == b"moov":
+                return "cut" if offset + box_size > size else "ok"
             if box_size < 8:
                 break
             offset += box_size
-    return True
+    return "missing"
+
+
+def file_url(path: Path) -> str:
+    """The path as FFmpeg's ``file:`` URL: a local name such as ``http:127.0.0.1:9999`` or
+    ``tcp:x`` is opened as a file, never as a network protocol."""
+    return "file:" + str(Path(path).absolute())
+
+
+def _refuse_cut_index(path: Path, cause: BaseException | None = None) -> None:
+    """Raise ``NoDecodableFramesError`` when ``path`` is an MP4/MOV whose index is missing or
+    cut (FFmpeg then fails, or finds no stream); return otherwise."""
+    index = mp4_index(path)
+    if index in ("missing", "cut"):
+        where = (
+            "before its index (moov box) was written"
+            if index == "missing"
+            else "inside its index (moov box)"
+        )
+        raise NoDecodableFramesError(
+            f"{path} is an MP4/MOV cut short {where}, so no frame can be located; export it "
+            "again or repair it (e.g. with untrunc)."
+        ) from cause
 
 
 def open_container(path: Path) -> av.container.InputContainer:
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(file_url(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        if mp4_lacks_index(path):
-            raise NoDecodableFramesError(
-                f"{path} is an MP4/MOV cut short before its index (moov box) was written, so no "
-                "frame can be located; export it again or repair it (e.g. with untrunc)."
-            ) from exc
+        _refuse_cut_index(path, exc)
         reason = getattr(exc, "strerror", None) or str(exc)
         raise NotAVideoError(
             f"{path} is not a video FFmpeg can read ({reason}); pass a video file such as "
@@ -113,6 +133,7 @@ def video_stream(path: Path, container: av.container.InputContainer) -> av.Video
     attached = getattr(getattr(av.stream, "Disposition", None), "attached_pic", 0)
     streams = [s for s in container.streams.video if not (getattr(s, "disposition", 0) & attached)]
     if not streams:
+        _refuse_cut_index(path)
         kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["nothing"]
         raise NotAVideoError(
             f"{path} has no video stream (it holds {', '.join(kinds)}); pass a file with video."

@@ -128,9 +128,7 @@ class VideoSource:
 
     def __repr__(self) -> str:
         i = self._info
-        return (
-            f"{type(self).__name__}({Path(i.path).name!r}, {i.frame_count} frames, {i.fps:.2f} fps)"
-        )
+        return f"{type(self).__name__}({Path(i.path).name!r}, {i.frame_count} frames, {i.fps_text})"
 
     def _release(self) -> None:  # backends that hold resources override this
         return None
