@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vadetective.agent.core.errors import NoDecodableFramesError
+from vadetective.tools.toolbox import Toolbox
 from vadetective.tools.video.sources import open_video
 
 
@@ -55,7 +56,9 @@ def test_rotated_video_is_read_as_displayed(
     ffmpeg("-i", str(rotated), "-frames:v", "1", str(shown))
     import cv2
 
-    want = cv2.cvtColor(cv2.imread(str(shown)), cv2.COLOR_BGR2RGB)
+    png = cv2.imread(str(shown))
+    assert png is not None
+    want = cv2.cvtColor(png, cv2.COLOR_BGR2RGB)
     with open_video(rotated, backend=backend) as src:  # type: ignore[arg-type]
         h, w = want.shape[:2]
         assert src.info.resolution_wh == (w, h)
@@ -114,9 +117,8 @@ def test_a_local_name_that_looks_like_a_url_is_opened_as_a_file(
 # ----------------------------------------------------------------------------- caches
 
 
-def _toolbox(video: Path, cache: Path, run: Path):  # type: ignore[no-untyped-def]
+def _toolbox(video: Path, cache: Path, run: Path) -> Toolbox:
     from vadetective.agent.core.config import config_for
-    from vadetective.tools.toolbox import Toolbox
 
     cfg = config_for("classical", cache_dir=str(cache))
     return Toolbox(open_video(video), cfg, run)
