@@ -320,7 +320,10 @@ def table(report: dict[str, object]) -> str:
     lines = [f"{'clip':<16}{'task':<13}{'frames':>7}" + "".join(f"{n:>17}" for n in names)]
     for row in report["results"]:  # type: ignore[attr-defined]
         cells = "".join(
-            f"{row['seconds'][n]:>10.3f}s ×{row['ratio_to_fastest_bare'][n]:<5.2f}" for n in names
+            f"{row['seconds'][n]:>10.3f}s ×{row['ratio_to_fastest_bare'][n]:<5.2f}"
+            if n in row["seconds"]
+            else f"{'-':>17}"
+            for n in names
         )
         lines.append(f"{row['clip']:<16}{row['task']:<13}{row['frames']:>7}{cells}")
     return "\n".join(lines)
