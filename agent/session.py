@@ -26,6 +26,7 @@ from vadetective.graphs.builders import build_graph
 from vadetective.graphs.nodes import Runtime
 from vadetective.graphs.planners.base import ChatPlanner, build_planner
 from vadetective.graphs.state import initial_state
+from vadetective.tools.base import FrameSource
 from vadetective.tools.toolbox import Backends, Toolbox
 from vadetective.tools.video.sources import open_video
 
@@ -40,7 +41,8 @@ class Detective:
     """A session on one video: open it once, ask as many questions as you like.
 
     Args:
-        video: Path to the video file.
+        video: Path to the video file, or an open ``FrameSource`` (e.g. a window of a live
+            stream); the session closes it with ``close()`` either way.
         profile: ``auto``, ``classical``, ``local`` or ``server`` (ignored when ``config`` is given).
         out: Folder for verdicts, traces and the frames they cite; a temporary folder if None.
         config: A full configuration; overrides ``profile`` and keyword overrides.
@@ -51,7 +53,7 @@ class Detective:
 
     def __init__(
         self,
-        video: str | Path,
+        video: str | Path | FrameSource,
         profile: str = "auto",
         out: str | Path | None = None,
         config: Config | None = None,
@@ -60,7 +62,7 @@ class Detective:
         **overrides: Any,
     ) -> None:
         self.config = config if config is not None else profile_config(profile, **overrides)
-        self.source = open_video(video)
+        self.source: FrameSource = open_video(video) if isinstance(video, str | Path) else video
         self.out = (
             Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
         )

@@ -40,12 +40,18 @@ _EXPORTS: dict[str, str] = {
     "keyframes_figure": "vadetective.agent.report.views",
     "run_timelines": "vadetective.agent.report.views",
     "format_metrics_table": "vadetective.agent.eval.table",
+    "watch": "vadetective.agent.live.watcher",
+    "Watcher": "vadetective.agent.live.watcher",
+    "LiveSettings": "vadetective.agent.live.watcher",
+    "Alert": "vadetective.agent.core.types",
+    "render_events_page": "vadetective.agent.report.events_page",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ imports lazily
     from vadetective.agent.core.config import Config as Config
+    from vadetective.agent.core.types import Alert as Alert
     from vadetective.agent.core.types import Box as Box
     from vadetective.agent.core.types import Evidence as Evidence
     from vadetective.agent.core.types import ScoreCurve as ScoreCurve
@@ -54,6 +60,9 @@ if TYPE_CHECKING:  # names for type checkers and IDEs; at run time __getattr__ i
     from vadetective.agent.core.types import TraceStep as TraceStep
     from vadetective.agent.core.types import Verdict as Verdict
     from vadetective.agent.core.types import VideoInfo as VideoInfo
+    from vadetective.agent.live.watcher import LiveSettings as LiveSettings
+    from vadetective.agent.live.watcher import Watcher as Watcher
+    from vadetective.agent.live.watcher import watch as watch
     from vadetective.agent.profiles import profile_config as profile_config
 
 

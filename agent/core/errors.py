@@ -60,3 +60,7 @@ class MissingExtraError(VadetectiveError):
 
 class DatasetError(VadetectiveError):
     """A dataset folder or annotation file is malformed or missing."""
+
+
+class StreamError(VadetectiveError):
+    """A live source could not be opened, or was lost for good."""

@@ -389,3 +389,61 @@ class Trace(Frozen):
                 f"{path} is not a trace: invalid JSON ({exc.msg} at line {exc.lineno})"
             ) from exc
         return cls.model_validate(data)
+
+
+# --------------------------------------------------------------------------------- live streams
+# Times on a stream are seconds since the stream's first frame (the stream clock), which keeps
+# counting across reconnects; wall times are UTC datetimes.
+
+AlertStatus = Literal["open", "updated", "closed"]
+
+
+class StreamGap(Frozen):
+    """A stretch of the stream clock with no frames: the source dropped, stalled or jumped."""
+
+    start_s: float
+    end_s: float
+    reason: str = ""
+    noted_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StreamGap:
+        if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)):
+            raise ValueError("a gap's start_s and end_s must be finite")
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must not precede start_s ({self.start_s})")
+        return self
+
+
+class Alert(Frozen):
+    """One event on a live stream, as written to the sinks. An event keeps its ``id`` while it
+    lasts; each write is a new ``revision`` (``open``, then ``updated``, then ``closed``)."""
+
+    id: str
+    revision: int = 1
+    status: AlertStatus = "open"
+    source: str = ""
+    start_s: float = Field(description="event start on the stream clock (s since first frame)")
+    end_s: float = Field(description="event end so far on the stream clock")
+    emitted_at: datetime = Field(description="wall time (UTC) when this revision was written")
+    category: str | None = None
+    confidence: float = 0.5
+    peak_score: float = 0.0
+    boxes: list[Box] = Field(default_factory=list, description="t_s on the stream clock")
+    justification: str = ""
+    answer: str = ""
+    evidence: list[str] = Field(default_factory=list, description="one line per evidence item")
+    keyframe: str | None = Field(default=None, description="path of the keyframe JPEG")
+    confirmed_by: Literal["detective", "score"] = "detective"
+
+    @model_validator(mode="after")
+    def _valid(self) -> Alert:
+        _finite("start_s", self.start_s)
+        _finite("end_s", self.end_s)
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must not precede start_s ({self.start_s})")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+        if self.revision < 1:
+            raise ValueError(f"revision must be >= 1, got {self.revision}")
+        return self
