@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -187,14 +187,26 @@ def demux_index(
 
 
 def decoded_frames(
-    container: av.container.InputContainer, stream: av.VideoStream, errors: list[int]
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    errors: list[int],
+    skip: Callable[[av.Packet], bool] | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Every frame the decoder yields from the current position; a packet that fails to
-    decode is counted in ``errors`` (as its pts) and skipped, never raised."""
+    decode is counted in ``errors`` (as its pts) and skipped, never raised.
+
+    ``skip(packet)`` True lets the decoder drop that packet's frame when no other frame refers
+    to it (FFmpeg's ``skip_frame=NONREF``): exact, a frame it keeps decodes to the same pixels.
+    """
     import av
 
+    ctx = stream.codec_context
+    skipping = False
     try:
         for pkt in container.demux(stream):
+            if skip is not None and skip(pkt) != skipping:
+                skipping = not skipping
+                ctx.skip_frame = "NONREF" if skipping else "DEFAULT"
             try:
                 yield from stream.decode(pkt)
             except av.error.FFmpegError:

@@ -133,6 +133,11 @@ class VideoSource:
     def _release(self) -> None:  # backends that hold resources override this
         return None
 
+    def _expect(self, frame_idx: np.ndarray) -> None:
+        """Hook: the frames a read or pass is about to walk (all of them, ascending), told once
+        before it starts, so a decoder can drop the others early. Optional."""
+        return None
+
     def _walk(
         self, frame_idx: np.ndarray, size_wh: tuple[int, int]
     ) -> Iterator[tuple[int, np.ndarray]]:
@@ -147,6 +152,7 @@ class VideoSource:
         ``_CHUNK_BYTES`` of cached frames are referenced at once."""
         per_frame = 3 * size_wh[0] * size_wh[1]
         chunk = max(1, int(_CHUNK_BYTES // per_frame))
+        self._expect(idx)
         for c0 in range(0, idx.size, chunk):
             part = idx[c0 : c0 + chunk].tolist()
             have = {i: img for i in part if (img := self.cache.get(i, size_wh)) is not None}

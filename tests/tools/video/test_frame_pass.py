@@ -20,7 +20,7 @@ def test_one_pass_decodes_each_frame_once(
 ) -> None:
     # long GOP (keyframes at 0 and 100): a sparse pass still decodes sequentially, once
     want = [3, 40, 41, 99, 100, 150, 199]
-    with open_video(videos["long_gop"], backend=backend) as src:
+    with open_video(videos["long_gop_p"], backend=backend) as src:
         frames = list(src.iter_frames(max_side=80, frame_idx=[*want[::-1], 40]))
         assert [f.frame_idx for f in frames] == want
         assert [frame_code(f.image) for f in frames] == want
@@ -82,7 +82,7 @@ def test_without_cache_or_ring_a_read_decodes_again(
     from vadetective.tools.video import pyav_source
 
     monkeypatch.setattr(pyav_source, "RING_MB", 0.0)  # one picture: the last one decoded
-    with open_video(videos["long_gop"], cache_mb=0) as src:
+    with open_video(videos["long_gop_p"], cache_mb=0) as src:
         src.read([10], max_side=80)
         assert src.frames_decoded == 11 and len(src.cache) == 0
         src.read([10], max_side=80)  # still the ring's one picture: free
@@ -90,3 +90,55 @@ def test_without_cache_or_ring_a_read_decodes_again(
         src.read([5, 10], max_side=80)  # behind the decoder: back to the keyframe, 0..10
         assert src.frames_decoded == 22
         assert [frame_code(f) for f in src.read([5, 10]).frames] == [5, 10]
+
+
+def test_frames_nobody_wants_are_skipped_and_the_rest_are_exact(
+    videos: dict[str, Path], frame_code: Code
+) -> None:
+    # B-frames nothing refers to are dropped unless wanted; what is decoded is bit-identical
+    with open_video(videos["long_gop"], cache_mb=0) as full:
+        every = full.read(list(range(200)), max_side=80)  # all wanted: nothing skipped
+        assert full.frames_decoded == 200
+    want = [3, 40, 41, 99, 100, 150, 199]
+    with open_video(videos["long_gop"], cache_mb=0) as src:
+        sparse = list(src.iter_frames(max_side=80, frame_idx=want))
+        assert [f.frame_idx for f in sparse] == want
+        assert len(want) < src.frames_decoded < 200
+        for f in sparse:
+            np.testing.assert_array_equal(f.image, every.frames[f.frame_idx])
+        # a frame the pass let the decoder drop is decoded when a later read wants it
+        later = src.read([42, 45, 151], max_side=80)
+        assert later.frame_idx.tolist() == [42, 45, 151]
+        for i, img in zip(later.frame_idx.tolist(), later.frames, strict=True):
+            assert frame_code(img) == i
+            np.testing.assert_array_equal(img, every.frames[i])
+
+
+def test_decode_mode_follows_the_requested_size_only() -> None:
+    from vadetective.tools.video.pyav_source import decode_mode
+
+    assert decode_mode("h264", (640, 360), (320, 180)) == (False, 0)  # 2x: exact
+    assert decode_mode("h264", (3840, 2160), (320, 180)) == (True, 0)  # no deblocking
+    assert decode_mode("mpeg4", (1920, 1080), (320, 180)) == (True, 2)  # 480x270 decoded
+    assert decode_mode("mjpeg", (3840, 2160), (320, 180)) == (True, 3)
+    assert decode_mode("mpeg4", (1920, 1080), (1920, 1080)) == (False, 0)
+
+
+@pytest.mark.parametrize("name", ["long_gop", "mpeg4"])
+def test_a_small_read_decodes_fast_and_looks_like_the_exact_one(
+    videos: dict[str, Path], frame_code: Code, name: str
+) -> None:
+    # 160x96 shown at 40x24 (4x smaller): decoded without deblocking (and at half size for
+    # MPEG-4); the frames are the right ones and barely differ from the exact frames shrunk
+    import cv2
+
+    with open_video(videos[name], cache_mb=0) as src:
+        exact = src.read([0, 30, 49], max_side=None).frames
+        small = src.read([0, 30, 49], max_side=40)
+        assert small.frames.shape == (3, 24, 40, 3)
+        for img, ref in zip(small.frames, exact, strict=True):
+            shrunk = cv2.resize(ref, (40, 24), interpolation=cv2.INTER_AREA)
+            assert np.abs(img.astype(int) - shrunk).mean() < 4.0
+        assert [frame_code(f) for f in small.frames] == [0, 30, 49]
+        full_again = src.read([30], max_side=None).frames[0]  # back to exact decoding
+        np.testing.assert_array_equal(full_again, exact[1])
