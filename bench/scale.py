@@ -8,20 +8,21 @@ libx264 (``-g 60``: a keyframe every 2 s, as IP cameras do), then looped to each
 re-encoding (``-stream_loop``, ``-c copy``). Every case runs in a fresh Python process, which
 measures, side by side:
 
-- ``opencv``: a bare ``cv2.VideoCapture`` loop over every frame (the floor), wall and CPU;
 - ``first``: ``Detective(profile="classical")`` + ``ask()`` cold (empty cache folder), with the
   trace's frames decoded / frames in the video, peak RSS (``ru_maxrss``) and the time the
   one pass spent (``seconds_by_stage``);
 - ``second``: another question on the same session, as a ratio to the first;
 - ``idle``: RSS sampled for ``--idle-s`` seconds while the session sits idle (drift = max - first);
 - ``second_process``: a new process's first question on the same video with the cache folder
-  the first one filled (the on-disk perception and timeline caches).
+  the first one filled (the on-disk perception and timeline caches);
+- ``opencv``: then a bare ``cv2.VideoCapture`` loop over every frame (the floor), wall and CPU.
 
 The load average is recorded before and after each case; ratios are within one process.
 
     python -m bench.scale --quick                       # 1-min 360p only (a smoke test)
     python -m bench.scale --cases 1x360,5x360,20x360,60x360,2x720,2x1080,0.5x2160
     python -m bench.scale --out scale.json
+    python -m bench.scale --cases 5x360 --backend decord  # the same through decord
 
 The JSON goes to stdout (and to ``--out``); a table goes to stderr.
 """
@@ -133,17 +134,24 @@ def opencv_floor(path: Path) -> tuple[int, float, float]:
     return n, time.perf_counter() - t0, time.process_time() - c0
 
 
-def measure_case(path: Path, cache: Path, idle_s: float, floor: bool) -> dict[str, Any]:
-    """Run in a fresh process: the floor, the first and second question, idle RSS."""
+def measure_case(
+    path: Path, cache: Path, idle_s: float, floor: bool, backend: str = "auto"
+) -> dict[str, Any]:
+    """Run in a fresh process: the first and second question, idle RSS, then the floor (after,
+    so that the peak RSS is the question's; the file is read once first, so both find it in
+    the page cache)."""
     os.environ["VADETECTIVE_CACHE_DIR"] = str(cache)
     from vadetective.agent.session import Detective
+    from vadetective.tools.video.sources import open_video
 
+    with path.open("rb") as fh:
+        while fh.read(1 << 24):
+            pass
     row: dict[str, Any] = {"load_before": os.getloadavg()[0]}
-    if floor:
-        n, wall, cpu = opencv_floor(path)
-        row["opencv"] = {"frames": n, "seconds": wall, "cpu_seconds": cpu}
     t0, c0 = time.perf_counter(), time.process_time()
-    with Detective(path, profile="classical", out=cache.parent / f"run-{time.time_ns()}") as d:
+    source = open_video(path, backend=backend)  # type: ignore[arg-type]
+    out = cache.parent / f"run-{time.time_ns()}"
+    with Detective(source, profile="classical", out=out) as d:
         d.ask()
         first_s, first_cpu = time.perf_counter() - t0, time.process_time() - c0
         t1 = d.last_trace
@@ -162,6 +170,9 @@ def measure_case(path: Path, cache: Path, idle_s: float, floor: bool) -> dict[st
                 break
             time.sleep(min(1.0, idle_s / 10 or 1.0))
         info = d.info
+    if floor:
+        n, wall, cpu = opencv_floor(path)
+        row["opencv"] = {"frames": n, "seconds": wall, "cpu_seconds": cpu}
     row.update(
         video={
             "duration_s": info.duration_s,
@@ -189,9 +200,11 @@ def measure_case(path: Path, cache: Path, idle_s: float, floor: bool) -> dict[st
     return row
 
 
-def run_child(path: Path, cache: Path, idle_s: float, floor: bool) -> dict[str, Any]:
+def run_child(
+    path: Path, cache: Path, idle_s: float, floor: bool, backend: str = "auto"
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.scale", "--child", str(path), "--cache", str(cache)]
-    cmd += ["--idle-s", str(idle_s)] + ([] if floor else ["--no-floor"])
+    cmd += ["--idle-s", str(idle_s), "--backend", backend] + ([] if floor else ["--no-floor"])
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
@@ -227,12 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", default=DEFAULT_CASES, help="MINUTESxHEIGHT, comma-separated")
     parser.add_argument("--workdir", type=Path, default=None, help="where clips are built and kept")
     parser.add_argument("--idle-s", type=float, default=30.0, help="idle RSS sampling time")
+    parser.add_argument(
+        "--backend", default="auto", choices=["auto", "pyav", "decord"], help="frame source"
+    )
     parser.add_argument("--child", type=Path, default=None, help=argparse_hidden())
     parser.add_argument("--cache", type=Path, default=None, help=argparse_hidden())
     parser.add_argument("--no-floor", action="store_true", help=argparse_hidden())
     args = parser.parse_args(argv)
     if args.child is not None:
-        print(json.dumps(measure_case(args.child, args.cache, args.idle_s, not args.no_floor)))
+        row = measure_case(args.child, args.cache, args.idle_s, not args.no_floor, args.backend)
+        print(json.dumps(row))
         return 0
     cases = "1x360" if args.quick else args.cases
     idle_s = 3.0 if args.quick else args.idle_s
@@ -245,8 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             minutes_s, height_s = case.lower().split("x")
             clip = build_clip(footage, workdir, float(minutes_s), int(height_s))
             cache = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
-            first = run_child(clip, cache, idle_s, floor=True)
-            again = run_child(clip, cache, 0.0, floor=False)  # a second process, warm disk cache
+            first = run_child(clip, cache, idle_s, True, args.backend)
+            again = run_child(clip, cache, 0.0, False, args.backend)  # a second process, warm cache
             rows.append(summarize(case, first, again))
             shutil.rmtree(cache, ignore_errors=True)
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -254,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "scale",
         "machine": machine_info(),
         "footage": "mvtb-data traffic_sequence.mp4, cropped 16:9, ping-pong looped, libx264 -g 60",
+        "backend": args.backend,
         "measured": "each case in a fresh process: OpenCV decode-all floor, first question cold, "
         "second question, idle RSS; then a second process's first question with the warm cache",
         "cases": rows,
