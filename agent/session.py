@@ -138,16 +138,22 @@ class Detective:
         started = utcnow()
         t0 = time.perf_counter()
         decoded0 = self.source.frames_decoded
+        frame_cache = getattr(self.source, "cache", None)  # a VideoSource's FrameCache, if any
+        hits0 = int(getattr(frame_cache, "hits", 0))
         state = self._run_graph(question, graph_name, checkpoint, on_step)
         verdict: Verdict = state["verdict"]
         steps: list[TraceStep] = state.get("steps", [])
         seconds = time.perf_counter() - t0
         stages = dict(state.get("stage_seconds") or {})
+        decoded = self.source.frames_decoded - decoded0
+        n_frames = self.source.info.frame_count
         cost = Cost(
             planner_calls=int(state.get("planner_calls", 0)),
             # every executed tool call (perception included) produced evidence; refused ones did not
             tool_calls=sum(1 for s in steps if s.evidence_id is not None),
-            frames_decoded=self.source.frames_decoded - decoded0,
+            frames_decoded=decoded,
+            decoded_per_frame=round(decoded / n_frames, 4) if n_frames else None,
+            frames_from_cache=int(getattr(frame_cache, "hits", 0)) - hits0,
             frames_shown=int(state.get("frames_shown", 0)),
             seconds_total=round(seconds, 4),
             seconds_by_stage={k: round(v, 4) for k, v in stages.items()},

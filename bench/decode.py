@@ -5,7 +5,8 @@ MPEG-4 Part 2), then times four jobs on each: opening the file, 64 frames spread
 sampling at 2 fps, and every frame. Every job opens the file, decodes the frames to RGB uint8
 arrays and closes it; the best of ``--repeats`` runs counts. Each time is also given as a
 ratio to the fastest bare decoder (decord, PyAV or OpenCV used directly) for that job.
-``project`` is ``open_video`` with the default backend, ``project_pyav`` with PyAV.
+``project`` is ``open_video`` with the default backend (PyAV), ``project_pyav`` and
+``project_decord`` name the backend; ``pass320_*`` is the one pass (``iter_frames``) at 320 px.
 
     python -m bench.decode            # the full run (about two minutes on 2 cores)
     python -m bench.decode --quick    # a tiny run, for smoke tests
@@ -87,9 +88,27 @@ def make_clips(folder: Path, quick: bool) -> dict[str, Path]:
 
 
 def project(path: Path, idx: np.ndarray) -> int:
-    """``open_video`` as users call it (auto: decord, PyAV when decord cannot be trusted)."""
+    """``open_video`` as users call it (auto: PyAV)."""
     with open_video(path) as src:
         return sum(len(b) for b in iter_batches(src, idx, batch_size=BATCH))
+
+
+def project_decord(path: Path, idx: np.ndarray) -> int:
+    """``open_video(backend="decord")``."""
+    with open_video(path, backend="decord") as src:
+        return sum(len(b) for b in iter_batches(src, idx, batch_size=BATCH))
+
+
+def pass_pyav(path: Path, idx: np.ndarray) -> int:
+    """The one pass (``iter_frames``) at 320 px, PyAV (scaled inside swscale)."""
+    with open_video(path, backend="pyav") as src:
+        return sum(1 for _ in src.iter_frames(max_side=320, frame_idx=idx))
+
+
+def pass_decord(path: Path, idx: np.ndarray) -> int:
+    """The one pass (``iter_frames``) at 320 px, decord (full RGB, then OpenCV's resize)."""
+    with open_video(path, backend="decord") as src:
+        return sum(1 for _ in src.iter_frames(max_side=320, frame_idx=idx))
 
 
 def project_pyav(path: Path, idx: np.ndarray) -> int:
@@ -190,6 +209,9 @@ READERS: dict[str, dict[str, Job]] = {
     "frames": {
         "project": project,
         "project_pyav": project_pyav,
+        "project_decord": project_decord,
+        "pass320_pyav": pass_pyav,
+        "pass320_decord": pass_decord,
         "decord": bare_decord,
         "pyav": bare_pyav,
         "opencv": bare_opencv,
@@ -227,7 +249,7 @@ def run(quick: bool, repeats: int, workdir: Path) -> dict[str, object]:
             frames: dict[str, int] = {}
             for name, job in readers.items():
                 seconds[name], frames[name] = best_of(job, path, idx, repeats)
-            bare = {k: v for k, v in seconds.items() if not k.startswith("project")}
+            bare = {k: v for k, v in seconds.items() if not k.startswith(("project", "pass320"))}
             fastest = min(bare, key=lambda k: bare[k])
             rows.append(
                 {
@@ -298,7 +320,10 @@ def table(report: dict[str, object]) -> str:
     lines = [f"{'clip':<16}{'task':<13}{'frames':>7}" + "".join(f"{n:>17}" for n in names)]
     for row in report["results"]:  # type: ignore[attr-defined]
         cells = "".join(
-            f"{row['seconds'][n]:>10.3f}s ×{row['ratio_to_fastest_bare'][n]:<5.2f}" for n in names
+            f"{row['seconds'][n]:>10.3f}s ×{row['ratio_to_fastest_bare'][n]:<5.2f}"
+            if n in row["seconds"]
+            else f"{'-':>17}"
+            for n in names
         )
         lines.append(f"{row['clip']:<16}{row['task']:<13}{row['frames']:>7}{cells}")
     return "\n".join(lines)

@@ -71,8 +71,9 @@ class MemorySource:
         fps: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        frame_idx: Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[Frame]:
-        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s, frame_idx)
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         idx = np.asarray(sorted(frame_idx), dtype=np.int64)

@@ -51,7 +51,17 @@ class Frame:
 
 @runtime_checkable
 class FrameSource(Protocol):
-    """Random access to the frames of one video, and one sequential pass over them."""
+    """The frames of one video: one sequential pass, and random access for what comes later.
+
+    Perception reads the video through ``iter_frames`` once per question, at its working
+    resolution; tools that look again later (look-backs, crops at full resolution) use
+    ``read``, which a source serves from what it kept (its bounded frame cache) before it
+    decodes anything. ``frames_decoded`` counts every frame the decoder produced, for the
+    trace's cost: a question should decode each frame about once.
+
+    Frames are RGB uint8 as displayed (a rotation in the file is applied); ``info.resolution_wh``
+    is the displayed size and boxes are in its pixels.
+    """
 
     @property
     def info(self) -> VideoInfo: ...
@@ -76,10 +86,13 @@ class FrameSource(Protocol):
         fps: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        frame_idx: Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[Frame]:
         """One sequential pass: frames in time order at working resolution (longer side at most
-        ``max_side``), every frame or about ``fps`` per second, between ``start_s`` and
-        ``end_s``. Perception reads the video through this, once."""
+        ``max_side``, scaled inside the decoder), each decoded at most once. Either exactly the
+        frames ``frame_idx`` (any order; yielded ascending, each once), or every frame / about
+        ``fps`` per second between ``start_s`` and ``end_s``. Frames a damaged stretch cannot
+        give are left out. Perception reads the video through this, once."""
         ...
 
     def close(self) -> None: ...

@@ -1,8 +1,12 @@
-"""A content-addressed cache of numpy arrays on disk (frame embeddings, score curves).
+"""A content-addressed cache of numpy arrays on disk (frame embeddings, score curves, what the
+classical perception computed for a video).
 
 One ``.npz`` file per key, written atomically and read without pickle, so a cache folder shared
 by several worker processes never yields half-written or executable data. A corrupt entry is a
-miss (logged), never a crash: the caller recomputes and overwrites it.
+miss (logged), never a crash: the caller recomputes and overwrites it. A *record* is arrays plus
+a JSON document (``put_record`` / ``get_record``): the JSON is stored inside the same ``.npz`` as
+a string array, so one atomic file holds both. Readers check what they load (``check``): an
+entry that holds NaN where numbers must be finite, or that does not fit the video, is a miss too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,10 @@ log = logging.getLogger(__name__)
 
 #: Bump when the layout of cached arrays changes, so old entries become misses, not errors.
 CACHE_FORMAT_VERSION = 1
+_META = "__meta_json__"  # the array holding a record's JSON document
+
+#: A reader's plausibility check of a loaded entry: a sentence saying what is wrong, or None.
+Check = Callable[[dict[str, np.ndarray]], str | None]
 
 
 class ArrayCache:
@@ -74,14 +83,20 @@ class ArrayCache:
     def __contains__(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays stored under ``key``, or None when absent or unreadable."""
+    def get(self, key: str, check: Check | None = None) -> dict[str, np.ndarray] | None:
+        """The arrays stored under ``key``, or None when absent, unreadable or implausible.
+
+        Args:
+            key: From ``ArrayCache.key``.
+            check: Called with the loaded arrays; a returned sentence makes the entry a miss
+                (logged, then recomputed and overwritten by the caller).
+        """
         path = self.path(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
-                return {name: np.asarray(npz[name]) for name in npz.files}
+                arrays = {name: np.asarray(npz[name]) for name in npz.files}
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             log.warning(
                 "ignoring corrupt cache entry %s (%s: %s); it will be recomputed",
@@ -90,6 +105,45 @@ class ArrayCache:
                 exc,
             )
             return None
+        problem = check(arrays) if check is not None else None
+        if problem:
+            log.warning("ignoring cache entry %s (%s); it will be recomputed", path, problem)
+            return None
+        return arrays
+
+    def get_record(
+        self, key: str, check: Check | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The arrays and the JSON document stored by ``put_record``, or None (a miss) when
+        absent, unreadable, without a valid document, or rejected by ``check``."""
+        arrays = self.get(key, check)
+        if arrays is None:
+            return None
+        raw = arrays.pop(_META, None)
+        try:
+            meta = json.loads(str(raw)) if raw is not None and raw.ndim == 0 else None
+        except (ValueError, RecursionError) as exc:
+            log.warning("ignoring cache entry %s (its JSON is corrupt: %s)", self.path(key), exc)
+            return None
+        if not isinstance(meta, dict):
+            log.warning("ignoring cache entry %s (no JSON document)", self.path(key))
+            return None
+        return arrays, meta
+
+    def put_record(self, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Store ``arrays`` and the JSON-able ``meta`` under ``key`` in one atomic file.
+
+        Raises:
+            TypeError: When ``meta`` is not JSON (NaN and infinities included) or an array
+                cannot be stored (see ``put``).
+        """
+        try:
+            text = json.dumps(meta, sort_keys=True, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"cache record metadata must be JSON: {exc}") from exc
+        if _META in arrays:
+            raise TypeError(f"{_META!r} is reserved for the record's JSON document")
+        self.put(key, {**arrays, _META: np.asarray(text)})
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         """Store ``arrays`` under ``key``, replacing any previous entry atomically.
@@ -111,3 +165,11 @@ class ArrayCache:
         np.savez(buf, **arrays)  # type: ignore[arg-type]
         atomic_write_bytes(self.path(key), buf.getvalue())
         log.debug("cached %s (%d arrays) at %s", key, len(arrays), self.path(key))
+
+
+def all_finite(arrays: dict[str, np.ndarray]) -> str | None:
+    """A ``Check``: every floating-point array must hold only finite numbers."""
+    for name, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            return f"{name!r} holds NaN or infinite values"
+    return None

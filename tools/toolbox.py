@@ -29,7 +29,7 @@ from vadetective.agent.core.io import atomic_write_bytes, sha256_bytes
 from vadetective.agent.core.types import Box, Evidence, ImageRef, ScoreCurve, TimeSpan
 from vadetective.agent.core.vocabulary import TimelineFacts, ToolName
 from vadetective.tools.base import FrameSource, Grounder, Inspector, TemporalScorer
-from vadetective.tools.cache import ArrayCache
+from vadetective.tools.cache import ArrayCache, all_finite
 from vadetective.tools.curves import candidate_spans, dominant_family, gaussian_smooth
 from vadetective.tools.registry import build_grounder, build_inspector, build_scorer
 from vadetective.tools.verdict import BoxArg, SpanArg, VerdictDraft
@@ -177,8 +177,26 @@ class Toolbox:
             max_side=self.config.max_side,
             phrases=list(key_phrases),
         )
-        hit = cache.get(key)
-        if hit is not None and "t_s" in hit and len(hit["t_s"]) == len(t_s):
+        expected = np.asarray(t_s, dtype=np.float64)
+
+        def plausible(arrays: dict[str, np.ndarray]) -> str | None:
+            """A cached curve must be finite, in [0, 1] and on this video's sample times."""
+            if problem := all_finite(arrays):
+                return problem
+            times = arrays.get("t_s")
+            if times is None or times.shape != expected.shape:
+                return "its times do not match the video's samples"
+            if not np.allclose(times, expected, atol=1e-6):
+                return "its times do not match the video's samples"
+            curves = [v for k, v in arrays.items() if k == "score" or k.startswith("fam_")]
+            if "score" not in arrays or any(v.shape != expected.shape for v in curves):
+                return "its scores do not match its times"
+            if any(np.any((v < 0) | (v > 1)) for v in curves):
+                return "its scores lie outside [0, 1]"
+            return None
+
+        hit = cache.get(key, plausible)
+        if hit is not None:
             families = {k[4:]: hit[k].tolist() for k in hit if k.startswith("fam_")}
             raw = ScoreCurve(
                 t_s=hit["t_s"].tolist(), score=hit["score"].tolist(), families=families
@@ -187,7 +205,10 @@ class Toolbox:
             raw = scorer.score(self.source, t_s, phrases=list(key_phrases) or None).curve
             arrays = {"t_s": np.asarray(raw.t_s), "score": np.asarray(raw.score)}
             arrays.update({f"fam_{k}": np.asarray(v) for k, v in raw.families.items()})
-            cache.put(key, arrays)
+            if (problem := plausible(arrays)) is None:
+                cache.put(key, arrays)
+            else:  # never store what would be rejected (and re-scored) on every later question
+                log.warning("not caching the %s timeline (%s)", scorer.name, problem)
         step = 1.0 / self.config.sample_fps
         sigma = self.config.smoothing_sigma_s / step
         smooth = ScoreCurve(

@@ -51,6 +51,17 @@ class VideoInfo(Frozen):
     truncated_at_s: float | None = Field(
         default=None, description="where decoding stopped early in a damaged file, else None"
     )
+    rotation_deg: int = Field(
+        default=0,
+        description="counter-clockwise turn the file's display matrix applies (0/90/180/270); "
+        "frames and resolution_wh are as displayed, after it",
+    )
+
+    @property
+    def fps_text(self) -> str:
+        """The frame rate for people, with three significant digits: ``25 fps``,
+        ``0.00167 fps`` for six frames over an hour (never ``0.0 fps``)."""
+        return f"{self.fps:.3g} fps"
 
     @field_validator("fps")
     @classmethod
@@ -322,6 +333,16 @@ class Cost(Frozen):
     planner_calls: int = 0
     tool_calls: int = 0
     frames_decoded: int = 0
+    decoded_per_frame: float | None = Field(
+        default=None,
+        description="frames_decoded / the video's frame count: about 1 for a first question "
+        "(one pass), about 0 for a later one on the same session",
+    )
+    frames_from_cache: int = Field(
+        default=0,
+        description="frame reads served from the source's frame cache instead of decoded "
+        "(look-backs, crops of frames the pass kept, a later question's pass)",
+    )
     frames_shown: int = 0
     seconds_total: float = 0.0
     seconds_by_stage: dict[str, float] = Field(default_factory=dict)

@@ -235,8 +235,9 @@ class WindowSource:
         fps: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        frame_idx: Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[Frame]:
-        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s, frame_idx)
 
     def close(self) -> None:
         return None

@@ -27,7 +27,7 @@ import numpy as np
 from vadetective.agent.core.types import Box
 from vadetective.agent.core.vocabulary import MOTION_FAMILIES, ScoreFamily
 from vadetective.tools.backends.motion import activity as act
-from vadetective.tools.backends.motion.scene import BG_FRAMES, PROC_MAX_SIDE, SceneModel, _calibrate
+from vadetective.tools.backends.motion.scene import BG_FRAMES, PROC_MAX_SIDE, SceneModel, calibrate
 from vadetective.tools.base import Frame
 
 
@@ -107,7 +107,7 @@ class MotionOnline:
         self._hist = np.ones(12)
         self._dominant: float | None = None
         self.scene: SceneModel | None = None
-        self._pass: act._Pass | None = None
+        self._pass: act.ActivityPass | None = None
 
     # ------------------------------------------------------------------ public
     def update(self, frame: Frame) -> Observation | None:
@@ -158,9 +158,9 @@ class MotionOnline:
             person_area=(0.12 * h) ** 2 * 0.35,
             person_side=0.12 * h,
         )
-        _calibrate(scene, self._warm[:: max(1, len(self._warm) // 16)])
+        calibrate(scene, self._warm[:: max(1, len(self._warm) // 16)])
         self.scene = scene
-        self._pass = act._Pass(scene)
+        self._pass = act.ActivityPass(scene)
         self._warm = []
         self._next_refresh = (self._t0 or 0.0) + self.warmup_s + self.bg_refresh_s
 
@@ -187,7 +187,7 @@ class MotionOnline:
         if partner is None:
             return None
         run = self._pass
-        run.step(small, partner[1], t, partner[0] - t)
+        run.step(-1, small, partner[1], t, partner[0] - t)  # a stream has no frame index
         raw_now = {f: run.raw[f][-1] for f in ("speed", "stillness", "appearance", "erratic")}
         pairs = run.pairs[-1]
         self._fg_share.append(run.fg_fraction[-1])
@@ -196,6 +196,7 @@ class MotionOnline:
             values.clear()
         run.pairs.clear()
         run.times.clear()
+        run.frames.clear()
         run.fg_fraction.clear()
         run.typical.clear()
         self._pairs.append(pairs)

@@ -103,3 +103,22 @@ def test_a_specific_question_is_answered_as_asked(scenes) -> None:
         assert trace is not None
         rescored = [s for s in trace.steps if s.tool == "score_timeline" and s.kind == "tool"]
         assert len(rescored) == 1 and rescored[0].args["phrases"]
+
+
+def test_a_question_decodes_each_frame_about_once_and_looks_back_from_the_cache(
+    scenes, tmp_path: Path
+) -> None:
+    video = scenes("left_object", 5, 16.0)  # a scene no other test perceives (memory cache)
+    with Detective(video, profile="classical", out=tmp_path / "run", cache_dir=str(tmp_path)) as d:
+        d.ask()
+        first = d.last_trace
+        d.ask("Was anything left behind?")
+        second = d.last_trace
+        n = d.info.frame_count
+    assert first is not None and second is not None
+    cost = first.cost
+    assert cost.decoded_per_frame is not None
+    assert cost.decoded_per_frame == round(cost.frames_decoded / n, 4)
+    assert 0.5 <= cost.decoded_per_frame <= 1.05  # one pass, plus a few look-ups around moments
+    assert cost.frames_from_cache > 0  # the inspector's look-backs read frames the pass kept
+    assert second.cost.decoded_per_frame is not None and second.cost.decoded_per_frame < 0.05

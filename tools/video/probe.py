@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -63,39 +63,59 @@ def check_path(path: Path) -> None:
         raise VideoError(f"{path} cannot be read (permission denied); check its permissions.")
 
 
-def mp4_lacks_index(path: Path) -> bool:
-    """True for an MP4/MOV whose top-level boxes have no ``moov`` (a recording cut short)."""
+def mp4_index(path: Path) -> str | None:
+    """Where an MP4/MOV's index (``moov`` box) stands among its top-level boxes: ``"ok"``,
+    ``"missing"`` (a recording cut short before it was written) or ``"cut"`` (it runs past the
+    end of the file); None for a file that is not MP4/MOV."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(12)
         if len(head) < 8 or head[4:8] != b"ftyp":
-            return False
+            return None
         offset = 0
         while offset + 8 <= size:
             fh.seek(offset)
             box = fh.read(16)
             box_size, kind = int.from_bytes(box[:4], "big"), box[4:8]
-            if kind == b"moov":
-                return False
             if box_size == 1 and len(box) == 16:
                 box_size = int.from_bytes(box[8:16], "big")
+            if kind == b"moov":
+                return "cut" if offset + box_size > size else "ok"
             if box_size < 8:
                 break
             offset += box_size
-    return True
+    return "missing"
+
+
+def file_url(path: Path) -> str:
+    """The path as FFmpeg's ``file:`` URL: a local name such as ``http:127.0.0.1:9999`` or
+    ``tcp:x`` is opened as a file, never as a network protocol."""
+    return "file:" + str(Path(path).absolute())
+
+
+def _refuse_cut_index(path: Path, cause: BaseException | None = None) -> None:
+    """Raise ``NoDecodableFramesError`` when ``path`` is an MP4/MOV whose index is missing or
+    cut (FFmpeg then fails, or finds no stream); return otherwise."""
+    index = mp4_index(path)
+    if index in ("missing", "cut"):
+        where = (
+            "before its index (moov box) was written"
+            if index == "missing"
+            else "inside its index (moov box)"
+        )
+        raise NoDecodableFramesError(
+            f"{path} is an MP4/MOV cut short {where}, so no frame can be located; export it "
+            "again or repair it (e.g. with untrunc)."
+        ) from cause
 
 
 def open_container(path: Path) -> av.container.InputContainer:
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(file_url(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        if mp4_lacks_index(path):
-            raise NoDecodableFramesError(
-                f"{path} is an MP4/MOV cut short before its index (moov box) was written, so no "
-                "frame can be located; export it again or repair it (e.g. with untrunc)."
-            ) from exc
+        _refuse_cut_index(path, exc)
         reason = getattr(exc, "strerror", None) or str(exc)
         raise NotAVideoError(
             f"{path} is not a video FFmpeg can read ({reason}); pass a video file such as "
@@ -113,6 +133,7 @@ def video_stream(path: Path, container: av.container.InputContainer) -> av.Video
     attached = getattr(getattr(av.stream, "Disposition", None), "attached_pic", 0)
     streams = [s for s in container.streams.video if not (getattr(s, "disposition", 0) & attached)]
     if not streams:
+        _refuse_cut_index(path)
         kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["nothing"]
         raise NotAVideoError(
             f"{path} has no video stream (it holds {', '.join(kinds)}); pass a file with video."
@@ -166,14 +187,26 @@ def demux_index(
 
 
 def decoded_frames(
-    container: av.container.InputContainer, stream: av.VideoStream, errors: list[int]
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    errors: list[int],
+    skip: Callable[[av.Packet], bool] | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Every frame the decoder yields from the current position; a packet that fails to
-    decode is counted in ``errors`` (as its pts) and skipped, never raised."""
+    decode is counted in ``errors`` (as its pts) and skipped, never raised.
+
+    ``skip(packet)`` True lets the decoder drop that packet's frame when no other frame refers
+    to it (FFmpeg's ``skip_frame=NONREF``): exact, a frame it keeps decodes to the same pixels.
+    """
     import av
 
+    ctx = stream.codec_context
+    skipping = False
     try:
         for pkt in container.demux(stream):
+            if skip is not None and skip(pkt) != skipping:
+                skipping = not skipping
+                ctx.skip_frame = "NONREF" if skipping else "DEFAULT"
             try:
                 yield from stream.decode(pkt)
             except av.error.FFmpegError:
@@ -256,7 +289,8 @@ def probe_file(path: Path) -> Probe:
                 f"{path} has a {codec} video stream but none of its {pts.size} frames can be "
                 "decoded; the file is corrupt, export or download it again."
             )
-        resolution = (first.width, first.height)
+        rotation = display_rotation(first)
+        resolution = (first.height, first.width) if rotation % 180 else (first.width, first.height)
     last = last_decodable(path, pts, keyframes) if damaged else pts.size - 1
     if last < 0:
         raise NoDecodableFramesError(
@@ -287,8 +321,20 @@ def probe_file(path: Path) -> Probe:
         content_hash=content_hash(path),
         codec=codec,
         truncated_at_s=truncated,
+        rotation_deg=rotation,
     )
     return Probe(info=info, pts=pts, keyframes=keyframes, time_base=time_base)
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """How far (degrees counter-clockwise, 0/90/180/270) the file's display matrix turns the
+    coded picture for display; 0 when it has none (or one that is not a quarter turn)."""
+    deg = float(getattr(frame, "rotation", 0) or 0)
+    quarter = round(deg / 90.0)
+    if abs(deg - 90.0 * quarter) > 1.0:
+        logger.warning("ignoring a display rotation of %.1f degrees (not a quarter turn)", deg)
+        return 0
+    return int(quarter * 90) % 360
 
 
 def seconds_of(pts: np.ndarray, time_base: Fraction) -> np.ndarray:

@@ -187,11 +187,15 @@ def iter_frames_by_reading(
     fps: float | None = None,
     start_s: float = 0.0,
     end_s: float | None = None,
+    frame_idx: Sequence[int] | np.ndarray | None = None,
     chunk: int = 32,
 ) -> Iterator[Frame]:
     """``FrameSource.iter_frames`` through ``source.read`` in sorted chunks: for sources that have
-    no cheaper sequential pass of their own."""
-    idx = frames_between(source, fps, start_s, end_s)
+    no cheaper sequential pass of their own (test fakes, in-memory frames)."""
+    if frame_idx is None:
+        idx = frames_between(source, fps, start_s, end_s)
+    else:
+        idx = np.unique(np.asarray(frame_idx, dtype=np.int64).reshape(-1))
     for start in range(0, idx.size, chunk):
         batch = source.read(idx[start : start + chunk].tolist(), max_side=max_side)
         for k in range(len(batch)):

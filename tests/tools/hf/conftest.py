@@ -206,8 +206,9 @@ class ArraySource:
         fps: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        frame_idx: Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[Frame]:
-        return iter_frames_by_reading(self, max_side, fps, start_s, end_s)
+        return iter_frames_by_reading(self, max_side, fps, start_s, end_s, frame_idx)
 
     def read(self, frame_idx: Sequence[int], max_side: int | None = None) -> FrameBatch:
         idx = np.array(sorted(i for i in frame_idx if i not in self.undecodable), dtype=np.int64)

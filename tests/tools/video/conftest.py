@@ -74,13 +74,17 @@ def write_video(
 
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Good files: CFR H.264 with B-frames, VFR, long-GOP, MPEG-4 Part 2 in mp4 and in AVI,
+    """Good files: CFR H.264 with B-frames, VFR, long-GOP (with and without B-frames), MPEG-4
+    Part 2 in mp4 and in AVI,
     H.264 in MPEG-TS (timestamps that do not start at 0)."""
     d = tmp_path_factory.mktemp("videos")
     return {
         "cfr": write_video(d / "cfr.mp4"),
         "vfr": write_video(d / "vfr.mp4", pts_ms=VFR_PTS_MS),
         "long_gop": write_video(d / "long_gop.mp4", n=200, gop=100),
+        # the same without B-frames: every frame is a reference, so nothing can be skipped and
+        # a walk decodes exactly the frames between the keyframe and its target
+        "long_gop_p": write_video(d / "long_gop_p.mp4", n=200, gop=100, bframes=0),
         "mpeg4": write_video(d / "mpeg4.mp4", codec="mpeg4", bframes=0),
         "mpeg4_avi": write_video(d / "mpeg4_bframes.avi", codec="mpeg4", bframes=2),
         "mpegts": write_video(d / "broadcast.ts", n=60),

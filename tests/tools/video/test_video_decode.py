@@ -57,7 +57,7 @@ def test_every_frame_in_batches(videos: dict[str, Path], frame_code: Code) -> No
 def test_sorted_reads_decode_only_what_they_need(videos: dict[str, Path], backend: Backend) -> None:
     # long GOP: keyframes at 0 and 100. Frame 10 costs 0..10 (11 frames); frame 150 is past
     # the next keyframe, so seek there and decode 100..150, then 151 is the next one: 52.
-    with open_video(videos["long_gop"], backend=backend) as src:
+    with open_video(videos["long_gop_p"], backend=backend) as src:
         src.read([151, 10, 150])
         assert src.frames_decoded == 11 + 52
 
@@ -68,7 +68,7 @@ def test_timestamps_are_exact_cfr(videos: dict[str, Path]) -> None:
         info = src.info
         assert (info.fps, info.frame_count, info.duration_s) == (25.0, 50, pytest.approx(2.0))
         assert info.resolution_wh == (160, 96) and info.codec == "h264"
-        assert info.backend == "decord" and info.truncated_at_s is None
+        assert info.backend == "pyav" and info.truncated_at_s is None
         assert info.content_hash == content_hash(videos["cfr"])
 
 
@@ -123,7 +123,11 @@ def test_downscale_keeps_aspect_and_reports_scale(
         small = src.read([5], max_side=80)
         assert small.frames.shape == (1, 48, 80, 3) and small.scale == 2.0
         expected = cv2.resize(full.frames[0], (80, 48), interpolation=cv2.INTER_AREA)
-        np.testing.assert_array_equal(small.frames[0], expected)
+        if backend == "decord":  # decord decodes full RGB, shrunk afterwards by OpenCV
+            np.testing.assert_array_equal(small.frames[0], expected)
+        else:  # PyAV scales the YUV picture inside swscale: the same average, within rounding
+            diff = np.abs(small.frames[0].astype(float) - expected)
+            assert diff.mean() < 1.0 and diff.max() <= 8
         assert frame_code(small.frames[0]) == 5
         assert src.read([5], max_side=1000).scale == 1.0
         with pytest.raises(ValueError, match="max_side"):
@@ -144,8 +148,8 @@ def test_out_of_range_empty_and_closed_reads(videos: dict[str, Path]) -> None:
 
 
 def test_real_camera_clip(bikes_mp4: Path) -> None:
-    with open_video(bikes_mp4) as a, open_video(bikes_mp4, backend="pyav") as b:
-        assert isinstance(a, DecordSource)
+    with open_video(bikes_mp4, backend="decord") as a, open_video(bikes_mp4) as b:
+        assert isinstance(a, DecordSource) and isinstance(b, PyAVSource)
         info = a.info
         assert (info.frame_count, info.fps, info.resolution_wh) == (250, 25.0, (640, 272))
         assert info.duration_s == pytest.approx(10.0)

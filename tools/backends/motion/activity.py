@@ -39,15 +39,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
 from vadetective.agent.core.vocabulary import MOTION_FAMILIES, ScoreFamily, family_words
-from vadetective.tools.backends.motion.scene import Blob, SceneModel, read_frames
-from vadetective.tools.base import FrameSource
+from vadetective.tools.backends.motion.scene import Blob, SceneModel
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,7 @@ MAX_POINTS = 3600  # grid points per video; longer videos get a coarser grid
 _MOVING_BL_S = 0.4  # body lengths per second above which a blob counts as moving
 _DIR_BINS = 12
 _MATCH_RATIO = 0.65  # rms error of a trusted match / rms difference from the background
+_COARSE_WORK = 4e6  # positions x template pixels above which a match goes coarse-to-fine
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ class Activity:
     t_s: np.ndarray
     raw: dict[str, np.ndarray]
     scores: dict[str, np.ndarray]
+    frame_idx: np.ndarray  # the frame of each sample (int64): the pass kept these
     typical_speed_bl_s: float  # body lengths per second of moving blobs (median)
     typical_speed_px_s: float  # the same in original pixels per second
     direction_hist: np.ndarray  # share of moving mass per 30° bin (0° = +x, 90° = +y = down)
@@ -133,17 +134,6 @@ class _Mover:
     speed_bl: float
     area: int
     long_side: int
-
-
-def activity(source: FrameSource, scene: SceneModel, grid_fps: float) -> Activity:
-    """The cached activity pass of ``source`` on a grid of ``grid_fps`` samples per second."""
-    key = round(float(grid_fps), 3)
-    with scene.lock:
-        act: Activity | None = scene.activities.get(key)
-        if act is None:
-            act = _compute(source, scene, grid_fps)
-            scene.activities[key] = act
-    return act
 
 
 def _logistic(x: np.ndarray, center: float, width: float) -> np.ndarray:
@@ -204,14 +194,16 @@ class _Sample:
     movers: list[_Mover]
 
 
-class _Pass:
+class ActivityPass:
     """Walks the grid in time order, turning each (frame, partner) pair into raw features."""
 
-    def __init__(self, scene: SceneModel) -> None:
+    def __init__(self, scene: SceneModel, pool: Executor | None = None) -> None:
         self.scene = scene
+        self.pool = pool  # blob matches of one sample run on it (OpenCV releases the GIL)
         w, h = scene.proc_wh
         self.raw: dict[str, list[float]] = {f: [] for f in FAMILIES}
         self.times: list[float] = []
+        self.frames: list[int] = []
         self.fg_fraction: list[float] = []  # share of the frame that is foreground
         self.pairs: list[list[tuple[float, float | None, float]]] = []  # angle, prev angle, area
         self.typical: list[tuple[float, float]] = []  # (body lengths/s, original px/s)
@@ -220,7 +212,9 @@ class _Pass:
         self.age = np.zeros((h, w), np.float32)
         self.appear = 0.0
 
-    def step(self, f: np.ndarray, fp: np.ndarray, t: float, dt_s: float) -> None:
+    def step(self, i: int, f: np.ndarray, fp: np.ndarray, t: float, dt_s: float) -> None:
+        """Add the sample of frame ``i`` (image ``f`` at ``t``) and its partner ``fp``,
+        ``dt_s`` seconds away."""
         import cv2
 
         scene, thr, ps = self.scene, self.scene.threshold, self.scene.person_side
@@ -233,10 +227,18 @@ class _Pass:
         movers: list[_Mover] = []
         velocities: dict[int, tuple[float, float]] = {}
         fastest = 0.0
-        for b in fg.blobs:
-            if b.area < 0.25 * scene.person_area:
-                continue
-            v = blob_velocity(scene, f, fp, fg.labels, b, dt_s, scene.background_at(t))
+        big = [b for b in fg.blobs if b.area >= 0.25 * scene.person_area]
+        bg = scene.background_at(t)
+
+        def velocity(b: Blob) -> tuple[float, float] | None:
+            return blob_velocity(scene, f, fp, fg.labels, b, dt_s, bg)
+
+        found = (
+            list(self.pool.map(velocity, big))
+            if self.pool and len(big) > 1
+            else [velocity(b) for b in big]
+        )
+        for b, v in zip(big, found, strict=True):
             if v is None:
                 continue
             vx, vy = velocities[b.label_id] = v
@@ -289,6 +291,7 @@ class _Pass:
         self.raw["appearance"].append(self.appear)
         self.raw["erratic"].append(turn)
         self.times.append(t)
+        self.frames.append(i)
         self.pairs.append(pairs)
         self.prev2_mask = prev.mask if prev is not None else None
         self.prev = _Sample(t, f, fg.mask, static, movers)
@@ -311,28 +314,45 @@ class _Pass:
         return out
 
 
-def _compute(source: FrameSource, scene: SceneModel, grid_fps: float) -> Activity:
+def grid_step_s(scene: SceneModel, grid_fps: float) -> float:
+    """Seconds between samples: ``1 / grid_fps`` (coarser for long videos, ``MAX_POINTS`` at
+    most), rounded to a whole number of pair gaps (``FLOW_DT_S``) when it is not finer than
+    one, so each sample's partner frame is the previous sample's frame and the pass converts
+    one frame per sample instead of two."""
+    step = max(1.0 / grid_fps, scene.duration_s / MAX_POINTS)
+    unit = scene.dt_frames / scene.fps
+    if step >= 0.75 * unit:
+        step = unit * max(1, round(step / unit))
+    return step
+
+
+def grid_frames(
+    scene: SceneModel, timestamps: np.ndarray, grid_fps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The samples' frames (ascending, unique) and each one's partner frame, ``dt_frames``
+    earlier (later for the first ones)."""
     from vadetective.tools.video.sampling import nearest_indices
 
-    started = time.perf_counter()
-    decoded_before = source.frames_decoded
-    ts = np.asarray(source.timestamps, dtype=np.float64)
-    step = max(1.0 / grid_fps, scene.duration_s / MAX_POINTS)
-    grid = np.unique(nearest_indices(source, np.arange(0.0, scene.duration_s, step)))
+    ts = np.asarray(timestamps, dtype=np.float64)
+    step = grid_step_s(scene, grid_fps)
+    grid = np.unique(nearest_indices(ts, np.arange(0.0, scene.duration_s, step)))
     dt = scene.dt_frames
     partners = np.where(grid - dt >= 0, grid - dt, np.minimum(grid + dt, ts.size - 1))
-    run = _Pass(scene)
-    chunk = 32  # samples decoded per batch: bounds memory on long videos
-    for c0 in range(0, grid.size, chunk):
-        g, pz = grid[c0 : c0 + chunk], partners[c0 : c0 + chunk]
-        frames = read_frames(source, np.concatenate([g, pz]), scene.max_side)
-        for i, p in zip(g.tolist(), pz.tolist(), strict=True):
-            if i in frames and p in frames:  # frames of a damaged stretch are skipped
-                run.step(
-                    frames[i], frames[p], float(ts[i]), float(ts[p] - ts[i]) or 1.0 / scene.fps
-                )
+    return grid, partners
+
+
+def finish(
+    run: ActivityPass,
+    scene: SceneModel,
+    grid_fps: float,
+    path: str,
+    frames_decoded: int,
+    seconds: float,
+) -> Activity:
+    """Turn the raw features a pass collected into the video's ``Activity``."""
     if not run.times:
-        raise ValueError(f"{source.info.path}: no frame pair could be decoded for motion scoring")
+        raise ValueError(f"{path}: no frame pair could be decoded for motion scoring")
+    step = grid_step_s(scene, grid_fps)
     hist, dominant = _direction_hist(run.pairs)
     raws = {f: np.asarray(v, dtype=np.float64) for f, v in run.raw.items()}
     raws["counterflow"] = np.asarray(run.counterflow(hist, dominant), dtype=np.float64)
@@ -345,24 +365,23 @@ def _compute(source: FrameSource, scene: SceneModel, grid_fps: float) -> Activit
         log.warning(
             "%s: %.0f%% of a typical frame differs from the background model; the camera probably "
             "moves, so the motion scores are damped x%.2f",
-            source.info.path, 100 * fg_share, reliability,
+            path, 100 * fg_share, reliability,
         )  # fmt: skip
     act = Activity(
         t_s=np.asarray(run.times, dtype=np.float64),
         raw=raws,
         scores={f: reliability * normalise(raws[f], PRIORS[f]) for f in FAMILIES},
+        frame_idx=np.asarray(run.frames, dtype=np.int64),
         foreground_share=fg_share,
         reliability=reliability,
         typical_speed_bl_s=float(np.median(sp[:, 0])),
         typical_speed_px_s=float(np.median(sp[:, 1])),
         direction_hist=hist,
         dominant_direction_deg=dominant,
-        frames_decoded=source.frames_decoded - decoded_before,
-        seconds=time.perf_counter() - started,
+        frames_decoded=frames_decoded,
+        seconds=seconds,
     )
-    log.debug(
-        "motion activity of %s: %d samples in %.2f s", source.info.path, len(run.times), act.seconds
-    )
+    log.debug("motion activity of %s: %d samples in %.2f s", path, len(run.times), seconds)
     return act
 
 
@@ -432,8 +451,6 @@ def blob_velocity(
     Optical flow on downscaled frames loses small fast objects (a sprinter moves several of
     its own widths between the two frames); matching the blob itself does not.
     """
-    import cv2
-
     h, w = labels.shape
     x1, y1, x2, y2 = blob.xyxy
     if x1 <= 0 or y1 <= 0 or x2 >= w or y2 >= h:
@@ -446,10 +463,7 @@ def blob_velocity(
     n_px = float(mask.sum())
     if search.shape[0] < templ.shape[0] or search.shape[1] < templ.shape[1] or n_px < 4:
         return None
-    res = cv2.matchTemplate(
-        search.astype(np.float32), templ.astype(np.float32), cv2.TM_SQDIFF, mask=mask
-    )
-    best, _, (mx, my), _ = cv2.minMaxLoc(res)
+    best, mx, my, fx, fy = _masked_match(search, templ, mask)
     # Trust the match when it explains the blob much better than the background does.
     bg = background[y1:y2, x1:x2].astype(np.float32)
     err_bg = float((((templ.astype(np.float32) - bg) ** 2).sum(axis=2) * mask).sum())
@@ -459,6 +473,43 @@ def blob_velocity(
     fast = math.hypot(px - x1, py - y1) > 1.5 * scene.body_length(blob) * abs(dt_s)
     if fast and not _matches_back(frame, partner, mask, (px, py), (x1, y1), r):
         return None
+    dx, dy = sx1 + fx - x1, sy1 + fy - y1  # where the blob is in the partner frame
+    return dx / dt_s, dy / dt_s
+
+
+def _masked_match(
+    search: np.ndarray, templ: np.ndarray, mask: np.ndarray
+) -> tuple[float, int, int, float, float]:
+    """Where ``templ`` (masked by ``mask``) matches ``search`` best: the squared error there,
+    its integer position and its sub-pixel position (vertex of the parabola through the errors
+    either side).
+
+    A large search (big blob, long reach) is matched coarse-to-fine: at half size first, then
+    at full size within 3 pixels of the coarse match. The result is the full search's unless
+    two far-apart places match almost equally well; it costs about a tenth.
+    """
+    import cv2
+
+    th, tw = templ.shape[:2]
+    out_w, out_h = search.shape[1] - tw + 1, search.shape[0] - th + 1
+    x0 = y0 = 0
+    window = search
+    if out_w * out_h * th * tw > _COARSE_WORK and min(th, tw) >= 8 and min(out_w, out_h) >= 8:
+        half = (search.shape[1] // 2, search.shape[0] // 2)
+        s2 = cv2.resize(search, half, interpolation=cv2.INTER_AREA).astype(np.float32)
+        t2 = cv2.resize(templ, (tw // 2, th // 2), interpolation=cv2.INTER_AREA)
+        m2 = cv2.resize(mask, (tw // 2, th // 2), interpolation=cv2.INTER_AREA) >= 0.5
+        coarse = cv2.matchTemplate(
+            s2, t2.astype(np.float32), cv2.TM_SQDIFF, mask=m2.astype(np.float32)
+        )
+        _, _, (cx, cy), _ = cv2.minMaxLoc(coarse)
+        x0, y0 = max(0, 2 * cx - 3), max(0, 2 * cy - 3)
+        x1, y1 = min(out_w - 1, 2 * cx + 3), min(out_h - 1, 2 * cy + 3)
+        window = search[y0 : y1 + th, x0 : x1 + tw]
+    res = cv2.matchTemplate(
+        window.astype(np.float32), templ.astype(np.float32), cv2.TM_SQDIFF, mask=mask
+    )
+    best, _, (mx, my), _ = cv2.minMaxLoc(res)
     fx, fy = float(mx), float(my)
     if 0 < mx < res.shape[1] - 1:  # sub-pixel: vertex of the parabola through three values
         a, b0, c = res[my, mx - 1], res[my, mx], res[my, mx + 1]
@@ -468,8 +519,7 @@ def blob_velocity(
         a, b0, c = res[my - 1, mx], res[my, mx], res[my + 1, mx]
         den = a - 2 * b0 + c
         fy += 0.5 * (a - c) / den if den > 0 else 0.0
-    dx, dy = sx1 + fx - x1, sy1 + fy - y1  # where the blob is in the partner frame
-    return dx / dt_s, dy / dt_s
+    return float(best), x0 + mx, y0 + my, x0 + fx, y0 + fy
 
 
 def _matches_back(

@@ -8,9 +8,11 @@
 - :class:`MeasureInspector` (``Inspector``): measured facts about a box (speed, size, posture,
   how long it has been still, direction against the flow, sudden appearance), not guesses.
 
-All three decode at a reduced size (``max_side``, 320 px) and share one in-memory scene model
-per video (background, thresholds, person-size prior, activity pass), keyed by the video's
-content hash, so the second call on a video costs little.
+All three decode at a reduced size (``max_side``, 320 px) and share one pass over the video
+(``perception.py``: background, thresholds, person-size prior, activity), kept in memory and in
+the on-disk cache by the video's content hash and settings, so a second call, a second question
+or a second process costs little; moments they look at again are read from the frames that pass
+kept.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -31,24 +34,21 @@ from vadetective.tools.backends.motion.activity import (
     FAMILY_WORDS,
     PRIORS,
     Activity,
-    activity,
     blob_velocity,
     family_weights,
 )
-from vadetective.tools.backends.motion.scene import (
-    PROC_MAX_SIDE,
-    Blob,
-    SceneModel,
+from vadetective.tools.backends.motion.perception import (
+    DEFAULT_GRID_FPS,
     clear_cache,
-    read_frames,
-    scene_model,
+    perceive,
 )
+from vadetective.tools.backends.motion.scene import PROC_MAX_SIDE, Blob, SceneModel, read_frames
 from vadetective.tools.base import FrameSource, Inspection, ScoreResult
+from vadetective.tools.cache import ArrayCache
 
 log = logging.getLogger(__name__)
 
 MODEL_ID = "opencv-motion-v1"
-DEFAULT_GRID_FPS = 4.0
 
 #: Words that make a phrase ask for person blobs, or for object blobs (matched per word, with
 #: a plural "s" ignored). A phrase with neither asks for both.
@@ -128,6 +128,15 @@ __all__ = [
 ]
 
 
+def _grid_fps(config: Config) -> float:
+    """The activity grid of a configuration: at least as dense as ``sample_fps``."""
+    return min(30.0, max(DEFAULT_GRID_FPS, config.sample_fps))
+
+
+def _cache_of(config: Config) -> ArrayCache | None:
+    return ArrayCache(Path(config.cache_dir) / "arrays") if config.cache_dir else None
+
+
 def _check_time(source: FrameSource, t_s: float) -> None:
     end = float(source.info.duration_s)
     if not (np.isfinite(t_s) and -1e-6 <= t_s <= end + 1e-6):
@@ -151,23 +160,29 @@ class MotionScorer:
     name = "motion"
     model_id = MODEL_ID
 
-    def __init__(self, max_side: int = PROC_MAX_SIDE, grid_fps: float = DEFAULT_GRID_FPS) -> None:
+    def __init__(
+        self,
+        max_side: int = PROC_MAX_SIDE,
+        grid_fps: float = DEFAULT_GRID_FPS,
+        cache: ArrayCache | None = None,
+    ) -> None:
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
         if not 0.1 <= grid_fps <= 30.0:
             raise ValueError(f"grid_fps must be within [0.1, 30], got {grid_fps}")
         self.max_side = int(max_side)
         self.grid_fps = float(grid_fps)
+        self.cache = cache
 
     @classmethod
     def from_config(cls, config: Config) -> MotionScorer:
         """The scorer for a configuration (the grid is at least as dense as ``sample_fps``)."""
-        return cls(grid_fps=min(30.0, max(DEFAULT_GRID_FPS, config.sample_fps)))
+        return cls(grid_fps=_grid_fps(config), cache=_cache_of(config))
 
     def analyse(self, source: FrameSource) -> tuple[SceneModel, Activity]:
         """The (cached) scene model and activity pass of ``source``."""
-        scene = scene_model(source, self.max_side)
-        return scene, activity(source, scene, self.grid_fps)
+        p = perceive(source, self.max_side, self.grid_fps, self.cache)
+        return p.scene, p.activity
 
     def score(
         self,
@@ -274,18 +289,27 @@ class MotionGrounder:
     name = "motion"
     model_id = MODEL_ID
 
-    def __init__(self, max_side: int = PROC_MAX_SIDE, max_boxes: int = 10) -> None:
+    def __init__(
+        self,
+        max_side: int = PROC_MAX_SIDE,
+        max_boxes: int = 10,
+        grid_fps: float = DEFAULT_GRID_FPS,
+        cache: ArrayCache | None = None,
+    ) -> None:
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
         self.max_side = int(max_side)
         self.max_boxes = int(max_boxes)
+        self.grid_fps = float(grid_fps)
+        self.cache = cache
         # The planner often grounds one moment with several phrases: keep recent moments.
         self._recent: OrderedDict[tuple[str, int], tuple[SceneModel, float, list[GroundedBlob]]]
         self._recent = OrderedDict()
 
     @classmethod
     def from_config(cls, config: Config) -> MotionGrounder:
-        return cls()
+        """Shares the scorer's pass of that configuration (same grid, same cache)."""
+        return cls(grid_fps=_grid_fps(config), cache=_cache_of(config))
 
     def blobs(
         self, source: FrameSource, t_s: float
@@ -298,12 +322,12 @@ class MotionGrounder:
         from vadetective.tools.video.sampling import nearest_indices
 
         _check_time(source, t_s)
+        scene = perceive(source, self.max_side, self.grid_fps, self.cache).scene
         i = int(nearest_indices(source, [t_s])[0])
         key = (source.info.content_hash, i)
         if key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
-        scene = scene_model(source, self.max_side)
         ts = source.timestamps
         dt = scene.dt_frames
         near = [j for j in (i - 3 * dt, i - dt, i + dt, i + 3 * dt) if 0 <= j < len(ts)]
@@ -427,17 +451,19 @@ class MeasureInspector:
         max_side: int = PROC_MAX_SIDE,
         grid_fps: float = DEFAULT_GRID_FPS,
         margin: float = 0.25,
+        cache: ArrayCache | None = None,
     ) -> None:
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
         self.max_side = int(max_side)
         self.grid_fps = float(grid_fps)
         self.margin = float(margin)
+        self.cache = cache
 
     @classmethod
     def from_config(cls, config: Config) -> MeasureInspector:
-        """Uses the same analysis grid as the scorer of that configuration (shared cache)."""
-        return cls(grid_fps=min(30.0, max(DEFAULT_GRID_FPS, config.sample_fps)))
+        """Uses the same analysis grid as the scorer of that configuration (shared pass)."""
+        return cls(grid_fps=_grid_fps(config), cache=_cache_of(config))
 
     def inspect(self, source: FrameSource, t_s: float, box: Box, question: str) -> Inspection:
         """Measure the blob under ``box`` at ``t_s`` and answer ``question`` with the facts.
@@ -461,9 +487,8 @@ class MeasureInspector:
         if not box.inside(res, tolerance_px=max(res) * 0.05):
             raise ValueError(f"box {list(box.xyxy)} lies outside the {res[0]}x{res[1]} frame")
         box = box.clipped(res)
-        scene = scene_model(source, self.max_side)
-        act = activity(source, scene, self.grid_fps)
-        facts, confidence, track = measure(scene, act, source, t_s, box)
+        p = perceive(source, self.max_side, self.grid_fps, self.cache)
+        facts, confidence, track = measure(p.scene, p.activity, source, t_s, box)
         return Inspection(
             answer=summarize(facts, question or ""),
             measured=MeasuredFacts.model_validate(facts),
@@ -473,6 +498,7 @@ class MeasureInspector:
         )
 
     def _crop(self, source: FrameSource, t_s: float, box: Box) -> np.ndarray | None:
+        """The box plus a margin, cut from the measured frame at full resolution."""
         from vadetective.tools.video.sampling import nearest_indices
 
         i = int(nearest_indices(source, [t_s])[0])

@@ -16,6 +16,7 @@ import numpy as np
 
 from vadetective.agent.core.types import Box
 from vadetective.tools.backends.motion.activity import Activity, blob_velocity
+from vadetective.tools.backends.motion.perception import snap_to_pass
 from vadetective.tools.backends.motion.scene import Blob, Foreground, SceneModel, read_frames
 from vadetective.tools.base import FrameSource
 
@@ -130,11 +131,11 @@ def measure(
         start = min(s.t for s in track)
         first = min(track, key=lambda s: s.t)
     else:
-        still = _still_since(scene, source, here, blob)
+        still = _still_since(scene, act, source, here, blob)
         facts["static_for_s"] = round(still, 2)
         start = here.t - still
         first = here
-    _origin(scene, source, facts, first, start, label)
+    _origin(scene, act, source, facts, first, start, label)
     confidence = 0.9 if trusted and iou >= 0.3 else 0.6
     res = source.info.resolution_wh
     boxes = [
@@ -234,13 +235,16 @@ def _same_place(scene: SceneModel, here: _Step, blob: Blob, other: np.ndarray) -
     return bool(np.mean(d[sel] <= scene.threshold) >= _SAME_FRACTION)
 
 
-def _still_since(scene: SceneModel, source: FrameSource, here: _Step, blob: Blob) -> float:
+def _still_since(
+    scene: SceneModel, act: Activity, source: FrameSource, here: _Step, blob: Blob
+) -> float:
     """How long (s) the still blob has looked the same: doubling look-backs, then a bisection
-    between the last offset where it was there and the first where it was not."""
+    between the last offset where it was there and the first where it was not. Each look-back
+    reads the pass's sample frame nearest to it (kept, so not decoded again)."""
     from vadetective.tools.video.sampling import nearest_indices
 
     def there(offset: float) -> bool | None:
-        i = int(nearest_indices(source, [here.t - offset])[0])
+        i = snap_to_pass(act, int(nearest_indices(source, [here.t - offset])[0]), scene.dt_frames)
         got = read_frames(source, [i], scene.max_side)
         return _same_place(scene, here, blob, got[i]) if i in got else None
 
@@ -269,7 +273,13 @@ def _still_since(scene: SceneModel, source: FrameSource, here: _Step, blob: Blob
 
 
 def _origin(
-    scene: SceneModel, source: FrameSource, facts: Facts, first: _Step, start: float, label: str
+    scene: SceneModel,
+    act: Activity,
+    source: FrameSource,
+    facts: Facts,
+    first: _Step,
+    start: float,
+    label: str,
 ) -> None:
     """Where the blob came from: from an edge or another blob (a person), or out of nowhere."""
     from vadetective.tools.video.sampling import nearest_indices
@@ -285,7 +295,8 @@ def _origin(
         facts["appeared_suddenly"] = False
         facts["entered_from_edge"] = True
         return
-    i = int(nearest_indices(source, [max(0.0, start - 2 * scene.dt_frames / scene.fps)])[0])
+    back = max(0.0, start - 2 * scene.dt_frames / scene.fps)
+    i = snap_to_pass(act, int(nearest_indices(source, [back])[0]), scene.dt_frames)
     got = read_frames(source, [i], scene.max_side)
     if i not in got:
         return

@@ -10,19 +10,17 @@ A person-size prior comes from the same frames: the median area and long side of
 foreground blobs seen in them (in surveillance footage the moving blobs are mostly people).
 The grounder's labels and the scorers' units ("body heights per second") rest on it.
 
-Scene models are cached in memory per (content hash, max_side), so the scorer, the grounder and
-the inspector of one analysis share one background and one activity pass.
+Scene models are built by the one pass in ``perception.py`` (together with the activity pass),
+cached in memory and on disk per (content hash, settings), so the scorer, the grounder and the
+inspector of one analysis share one background and one activity pass.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,10 +32,6 @@ PROC_MAX_SIDE = 320
 BG_WINDOW_S = 180.0  # one background model per window of this length
 BG_FRAMES = 41  # frames per background window (the median is robust to < 50% occupancy)
 FLOW_DT_S = 0.2  # time between the two frames of a flow / difference pair
-_CACHE_SIZE = 8
-
-_cache: OrderedDict[tuple[str, int], SceneModel] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -100,10 +94,6 @@ class SceneModel:
     min_area: int  # smallest blob kept (processing pixels)
     person_area: float  # typical blob area (processing pixels)
     person_side: float  # typical blob long side (processing pixels)
-    #: activity passes cached on this scene by grid fps (``activity.Activity`` objects; typed
-    #: loosely so the scene model does not depend on the activity pass built on it)
-    activities: dict[float, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ----------------------------------------------------------------------------- pixels
     def background_at(self, t_s: float) -> np.ndarray:
@@ -222,84 +212,70 @@ def nearest_frame(source: FrameSource, t_s: float) -> int:
 # --------------------------------------------------------------------------------- building
 
 
-def scene_model(source: FrameSource, max_side: int = PROC_MAX_SIDE) -> SceneModel:
-    """The cached scene model of ``source`` (built on first use)."""
-    key = (source.info.content_hash, int(max_side))
-    with _cache_lock:
-        model = _cache.get(key)
-        if model is not None:
-            _cache.move_to_end(key)
-            return model
-    model = _build(source, max_side)
-    with _cache_lock:
-        _cache[key] = model
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return model
+def window_edges(duration_s: float) -> np.ndarray:
+    """Edges of the background windows (``BG_WINDOW_S`` long; the last one open-ended)."""
+    n_win = max(1, math.ceil(duration_s / BG_WINDOW_S))
+    edges = np.linspace(0.0, duration_s, n_win + 1)
+    edges[-1] = np.inf
+    return edges
 
 
-def clear_cache() -> None:
-    """Forget every cached scene model (tests, or to free memory)."""
-    with _cache_lock:
-        _cache.clear()
-
-
-def _build(source: FrameSource, max_side: int) -> SceneModel:
+def background_frames(timestamps: np.ndarray, edges: np.ndarray) -> list[np.ndarray]:
+    """For each background window, the frames its median is taken over (``BG_FRAMES`` spread
+    evenly inside it; none for a window without frames)."""
     from vadetective.tools.video.sampling import uniform_indices
 
-    info = source.info
-    ts = np.asarray(source.timestamps, dtype=np.float64)
-    if ts.size == 0:
-        raise ValueError(f"{info.path} has no decodable frames to build a background from")
-    duration = max(float(info.duration_s), float(ts[-1]))
-    n_win = max(1, math.ceil(duration / BG_WINDOW_S))
-    edges = np.linspace(0.0, duration, n_win + 1)
-    edges[-1] = np.inf
-    backgrounds: list[np.ndarray] = []
-    samples: list[tuple[np.ndarray, float]] = []
-    scale = 1.0
-    for k in range(n_win):
+    ts = np.asarray(timestamps, dtype=np.float64)
+    out = []
+    for k in range(edges.size - 1):
         lo = int(np.searchsorted(ts, edges[k], side="left"))
         hi = int(np.searchsorted(ts, edges[k + 1], side="left"))
-        if hi <= lo:
-            backgrounds.append(backgrounds[-1])
-            continue
-        idx = uniform_indices(ts[lo:hi], BG_FRAMES) + lo
-        batch = source.read(idx.tolist(), max_side=max_side)
-        if len(batch) == 0:
-            raise ValueError(f"{info.path}: no frame could be decoded to build a background")
-        scale = batch.scale
-        backgrounds.append(np.median(batch.frames, axis=0).astype(np.uint8))
-        step = max(1, len(batch) // 16)  # a few frames of each window to calibrate on
-        samples += [
-            (f, float(t)) for f, t in zip(batch.frames[::step], batch.t_s[::step], strict=True)
-        ]
-    h, w = backgrounds[0].shape[:2]
-    fps = float(info.fps)
-    model = SceneModel(
-        content_hash=info.content_hash,
+        out.append(uniform_indices(ts[lo:hi], BG_FRAMES) + lo if hi > lo else np.zeros(0, np.int64))
+    return out
+
+
+def new_scene(
+    content_hash: str,
+    max_side: int,
+    fps: float,
+    duration_s: float,
+    proc_wh: tuple[int, int],
+    scale: float,
+) -> SceneModel:
+    """A scene model with default thresholds and no background yet (``backgrounds`` fills up
+    window by window as the pass reaches them; ``calibrate`` sets the thresholds)."""
+    w, h = proc_wh
+    return SceneModel(
+        content_hash=content_hash,
         max_side=max_side,
         scale=float(scale),
         proc_wh=(w, h),
-        fps=fps,
-        duration_s=duration,
+        fps=float(fps),
+        duration_s=duration_s,
         dt_frames=max(1, round(FLOW_DT_S * fps)),
-        window_edges_s=edges,
-        backgrounds=backgrounds,
+        window_edges_s=window_edges(duration_s),
+        backgrounds=[],
         threshold=18.0,
         min_area=max(6, round(2e-4 * w * h)),
         person_area=(0.12 * h) ** 2 * 0.35,
         person_side=0.12 * h,
     )
-    _calibrate(model, samples)
-    log.debug(
-        "scene model %s: %dx%d, %d window(s), threshold %.1f, person %.0f px / side %.1f px",
-        info.content_hash[:8], w, h, n_win, model.threshold, model.person_area, model.person_side,
-    )  # fmt: skip
-    return model
 
 
-def _calibrate(model: SceneModel, samples: list[tuple[np.ndarray, float]]) -> None:
+def median_background(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """The per-pixel median of frames (uint8 RGB)."""
+    return np.median(np.stack(list(frames)), axis=0).astype(np.uint8)
+
+
+def calibration_samples(
+    frames: Sequence[np.ndarray], t_s: Sequence[float]
+) -> list[tuple[np.ndarray, float]]:
+    """A few of a window's background frames (about 16) to calibrate on."""
+    step = max(1, len(frames) // 16)
+    return [(f, float(t)) for f, t in zip(list(frames)[::step], list(t_s)[::step], strict=True)]
+
+
+def calibrate(model: SceneModel, samples: list[tuple[np.ndarray, float]]) -> None:
     """Set the foreground threshold from the video's noise and the person-size prior from the
     blobs of a few frames (kept at their defaults when the frames show no blobs)."""
     diffs = np.stack([model.difference(f, model.background_at(t)) for f, t in samples])
