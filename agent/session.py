@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vadetective.agent.core.config import Config
+from vadetective.agent.core.errors import VadetectiveError
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
 from vadetective.agent.profiles import profile_config
@@ -122,6 +123,7 @@ class Detective:
             frames_shown=int(state.get("frames_shown", 0)),
             seconds_total=round(seconds, 4),
             seconds_by_stage={k: round(v, 4) for k, v in stages.items()},
+            **_token_totals(steps),
         )
         models = {
             "planner": f"{self.planner.name}:{self.planner.model_id}",
@@ -133,6 +135,7 @@ class Detective:
             profile=self.config.profile,
             graph=graph_name,
             models=models,
+            planner=self._planner_description(),
             steps=steps,
             evidence=state.get("evidence", []),
             verdict=verdict,
@@ -187,6 +190,15 @@ class Detective:
                 self._planner = ChatPlanner(override)
         return self._planner
 
+    def _planner_description(self) -> dict[str, str]:
+        describe = getattr(self.planner, "describe", None)
+        if describe is None:
+            return {"name": self.planner.name, "model": self.planner.model_id}
+        try:
+            return {"name": self.planner.name, **describe()}
+        except VadetectiveError as exc:  # e.g. the server went away during the run
+            return {"name": self.planner.name, "model": self.planner.model_id, "error": str(exc)}
+
     def _run_graph(
         self,
         question: str,
@@ -216,6 +228,12 @@ class Detective:
                     for step in _steps_of(update):
                         on_step(step)
             return dict(app.get_state(run_config).values)
+
+
+def _token_totals(steps: list[TraceStep]) -> dict[str, int]:
+    """Prompt, completion and cached prompt tokens over the plan steps that report them."""
+    keys = ("prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+    return {k: sum(int(s.meta.get(k, 0)) for s in steps if s.kind == "plan") for k in keys}
 
 
 def _steps_of(update: dict[str, Any]) -> list[TraceStep]:
