@@ -18,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.core.catalog import Role
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import VadetectiveError
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
 from vadetective.graphs.builders import build_graph
 from vadetective.graphs.nodes import Runtime
@@ -63,6 +65,10 @@ class Detective:
         **overrides: Any,
     ) -> None:
         self.config = config if config is not None else profile_config(profile, **overrides)
+        skip: list[Role] = (["planner"] if planner is not None else []) + (
+            ["scorer", "grounder", "inspector"] if backends is not None else []
+        )
+        preflight(self.config, skip_roles=skip)
         self.source: FrameSource = open_video(video) if isinstance(video, str | Path) else video
         self.out = (
             Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))

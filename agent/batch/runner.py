@@ -32,6 +32,7 @@ from vadetective.agent.core.errors import ConfigError
 from vadetective.agent.core.io import atomic_write_text
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_dataset
+from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def run_dataset(
     if engine not in ("local", "ray"):
         raise ConfigError(f"unknown engine {engine!r}: choose local or ray")
     config = config if config is not None else profile_config(profile, **overrides)
+    preflight(config)  # a profile that cannot run fails before any video, with one sentence
     out = Path(out)
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
     _clean_partial(out)

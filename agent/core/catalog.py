@@ -16,6 +16,7 @@ ROLES: tuple[Role, ...] = ("scorer", "grounder", "inspector", "planner")
 
 _BACKENDS = "vadetective.tools.backends"
 _PLANNERS = "vadetective.graphs.planners"
+_SERVER_PREFLIGHT = "vadetective.tools.backends.vlm.server:preflight_server"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class BackendSpec:
     extra: str | None = None  # the pip extra that brings its dependencies
     model_key: str | None = None  # key of ``DEFAULT_MODELS`` / ``Config.models`` it loads
     options: dict[str, Any] = field(default_factory=dict)
+    #: "package.module:function" checking, before any work, that the backend can run:
+    #: ``function(config, spec) -> list[str]`` of problems (see /work/coord/preflight.md)
+    preflight: str | None = None
 
     @property
     def needs_weights(self) -> bool:
@@ -70,11 +74,13 @@ BACKENDS: tuple[BackendSpec, ...] = (
     # inspectors
     BackendSpec("inspector", "measure", f"{_BACKENDS}.motion.backends:MeasureInspector"),
     BackendSpec("inspector", "vlm", f"{_BACKENDS}.vlm.hf:VlmInspector", "hf", "vlm"),
-    BackendSpec("inspector", "server", f"{_BACKENDS}.vlm.server:ServerInspector", "server"),
+    BackendSpec("inspector", "server", f"{_BACKENDS}.vlm.server:ServerInspector", "server",
+                preflight=_SERVER_PREFLIGHT),
     # planners
     BackendSpec("planner", "rules", f"{_PLANNERS}.rules.policy:RulesPlanner"),
     BackendSpec("planner", "local", f"{_PLANNERS}.local:local_planner", "hf", "vlm"),
-    BackendSpec("planner", "server", f"{_PLANNERS}.server:server_planner", "server"),
+    BackendSpec("planner", "server", f"{_PLANNERS}.server:server_planner", "server",
+                preflight=_SERVER_PREFLIGHT),
 )  # fmt: skip
 
 

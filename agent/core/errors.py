@@ -64,3 +64,11 @@ class DatasetError(VadetectiveError):
 
 class StreamError(VadetectiveError):
     """A live source could not be opened, or was lost for good."""
+
+
+class ProfileUnavailableError(VadetectiveError):
+    """A profile's backends cannot run here (see ``agent.preflight``); ``problems`` lists why."""
+
+    def __init__(self, profile: str, problems: list[str] | tuple[str, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(f"profile {profile!r} cannot run: {'; '.join(self.problems)}")
