@@ -9,12 +9,19 @@ from typing import Any
 
 import typer
 
+from vadetective.agent.cli import options as opts
 from vadetective.agent.cli.common import (
     app,
     err_console,
     fail,
     friendly_errors,
     out_console,
+)
+
+
+#: `analyze` parameters that are not settings.
+_NOT_SETTINGS = frozenset(
+    {"video", "question", "profile", "out", "checkpoint", "graph", "as_json", "config_file"}
 )
 
 
@@ -112,8 +119,8 @@ def analyze(
     question: str | None = typer.Option(
         None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."
     ),
-    profile: str = typer.Option(
-        "auto", "--profile", "-p", help="auto, classical, local or server."
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="auto (default), classical, local or server."
     ),
     out: Path = typer.Option(
         Path("vadetective-out"),
@@ -128,11 +135,39 @@ def analyze(
         "detective", "--graph", help="detective (agentic loop) or chain (fixed chain)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Tool-call budget."),
+    config_file: opts.ConfigFile = None,
+    scorer: opts.Scorer = None,
+    grounder: opts.Grounder = None,
+    inspector: opts.Inspector = None,
+    planner: opts.PlannerOpt = None,
+    models: opts.Models = None,
+    device: opts.Device = None,
+    dtype: opts.Dtype = None,
+    sample_fps: opts.SampleFps = None,
+    max_steps: opts.MaxSteps = None,
+    max_planner_calls: opts.MaxCalls = None,
+    max_frames_shown: opts.MaxFrames = None,
+    anomaly_threshold: opts.Threshold = None,
+    server_url: opts.ServerUrl = None,
+    server_model: opts.ServerModel = None,
+    server_timeout: opts.ServerTimeout = None,
+    server_retries: opts.ServerRetries = None,
+    server_deadline: opts.ServerDeadline = None,
+    server_max_tokens: opts.ServerTokens = None,
+    temperature: opts.Temperature = None,
+    native_tools: opts.NativeTools = None,
+    text_only: opts.TextOnly = None,
+    structured: opts.Structured = None,
 ) -> None:
-    """Analyze a video: live progress, then the verdict with when, where and why."""
-    overrides = {"max_steps": max_steps} if max_steps else {}
-    run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides)
+    """Analyze a video: live progress, then the verdict with when, where and why.
+
+    Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags.
+    """
+    flags = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    config = opts.build_config(profile, config_file, **flags)
+    run_analyze(
+        video, question, config.profile, out, checkpoint, graph, as_json, {"config": config}
+    )
 
 
 @app.command()
