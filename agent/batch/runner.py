@@ -178,6 +178,7 @@ def run_dataset(
     engine: str = "local",
     limit: int | None = None,
     progress: ProgressCallback | None = None,
+    config_file: str | Path | None = None,
     **overrides: Any,
 ) -> BatchSummary:
     """Run the detective over every video of a dataset.
@@ -196,6 +197,7 @@ def run_dataset(
         engine: ``local`` (process pool) or ``ray``.
         limit: Only the first N videos of the shard.
         progress: Called after each video with (outcome, finished so far, total).
+        config_file: The TOML settings file ``config`` came from, recorded in ``run.json``.
         **overrides: Config fields, e.g. ``max_steps=8``.
 
     Returns:
@@ -220,6 +222,11 @@ def run_dataset(
     _clean_partial(out)
 
     record = run_record(dataset, config, question, graph)
+    if config_file is not None:
+        record["config_file"] = {
+            "path": str(config_file),
+            "text": Path(config_file).read_text(encoding="utf-8"),
+        }
     run_json = out / RunFolder.RUN
     if run_json.exists():
         try:

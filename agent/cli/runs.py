@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vadetective.agent.batch.runner import BatchSummary, run_dataset
 from vadetective.agent.batch.worker import VideoOutcome
+from vadetective.agent.cli import options as opts
 from vadetective.agent.cli.common import (
     app,
     fail,
@@ -38,8 +39,8 @@ def batch(
     annotations: Path | None = typer.Option(
         None, "--annotations", help="The official annotation file (default: looked up under ROOT)."
     ),
-    profile: str = typer.Option(
-        "auto", "--profile", "-p", help="auto, classical, local or server."
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="auto (default), classical, local or server."
     ),
     workers: int = typer.Option(
         1, "--workers", "-w", help="Worker processes (models load once per worker)."
@@ -55,8 +56,37 @@ def batch(
     ),
     graph: str = typer.Option("detective", "--graph", help="detective or chain."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
+    config_file: opts.ConfigFile = None,
+    scorer: opts.Scorer = None,
+    grounder: opts.Grounder = None,
+    inspector: opts.Inspector = None,
+    planner: opts.PlannerOpt = None,
+    models: opts.Models = None,
+    device: opts.Device = None,
+    dtype: opts.Dtype = None,
+    sample_fps: opts.SampleFps = None,
+    max_steps: opts.MaxSteps = None,
+    max_planner_calls: opts.MaxCalls = None,
+    max_frames_shown: opts.MaxFrames = None,
+    anomaly_threshold: opts.Threshold = None,
+    server_url: opts.ServerUrl = None,
+    server_model: opts.ServerModel = None,
+    server_timeout: opts.ServerTimeout = None,
+    server_retries: opts.ServerRetries = None,
+    server_deadline: opts.ServerDeadline = None,
+    server_max_tokens: opts.ServerTokens = None,
+    temperature: opts.Temperature = None,
+    native_tools: opts.NativeTools = None,
+    text_only: opts.TextOnly = None,
+    structured: opts.Structured = None,
 ) -> None:
-    """Run the detective over a dataset: one result file per video, resumable."""
+    """Run the detective over a dataset: one result file per video, resumable.
+
+    Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags; the
+    resolved configuration (and the file's text) is recorded in run.json.
+    """
+    settings = {k: v for k, v in locals().items() if k in _SETTINGS}
+    config = opts.build_config(profile, config_file, **settings)
     run_dataset_cli(
         kind=kind,
         root=root,
@@ -72,7 +102,18 @@ def batch(
         graph=graph,
         limit=limit,
         console=out_console,
+        config=config,
+        config_file=config_file,
     )
+
+
+#: `batch` parameters that are settings (the rest say what to run and where).
+_SETTINGS = frozenset(
+    {"scorer", "grounder", "inspector", "planner", "models", "device", "dtype", "sample_fps",
+     "max_steps", "max_planner_calls", "max_frames_shown", "anomaly_threshold", "server_url",
+     "server_model", "server_timeout", "server_retries", "server_deadline", "server_max_tokens",
+     "temperature", "native_tools", "text_only", "structured"}
+)  # fmt: skip
 
 
 @app.command("eval")
@@ -132,6 +173,8 @@ def run_dataset_cli(
     graph: str,
     limit: int | None,
     console: Any,
+    config: Any = None,
+    config_file: Path | None = None,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
     from rich.progress import (
@@ -188,6 +231,8 @@ def run_dataset_cli(
             engine=engine,
             limit=limit,
             progress=on_video,
+            config=config,
+            config_file=config_file,
         )
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(
