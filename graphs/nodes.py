@@ -349,7 +349,11 @@ def force(state: DetectiveState, rt: Runtime) -> DetectiveState:
     elif state["rejections"] > rt.config.max_verdict_retries:
         cause = f"the planner's verdict was rejected {state['rejections']} times"
     else:
-        cause = "the planner's budget ran out"
+        cause = (
+            f"the planner made {state['planner_calls']} calls (limit "
+            f"{rt.config.max_planner_calls}) and {state['tool_calls']} tool calls (limit "
+            f"{rt.config.max_steps}) without an accepted verdict"
+        )
     draft = forced_draft(state, rt.config.anomaly_threshold, cause)
     verdict = to_verdict(draft, state, forced=True)
     return {

@@ -18,7 +18,6 @@ from vadetective.agent.cli.common import (
     out_console,
 )
 
-
 #: `analyze` parameters that are not settings.
 _NOT_SETTINGS = frozenset(
     {"video", "question", "profile", "out", "checkpoint", "graph", "as_json", "config_file"}
