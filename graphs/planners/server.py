@@ -306,16 +306,18 @@ class ServerChatModel(BaseChatModel):
                 f"the model at {url} does not read images ({exc.detail}): run it text-only "
                 "(--text-only, VADETECTIVE_SERVER_TEXT_ONLY=true) or serve a vision model"
             ) from exc
-        if exc.refused == "response_format" and self.settings.structured_output is None:
-            if self._structured is not False:
-                log.warning(
-                    "server planner: %s refused response_format (%s); using plain-text JSON "
-                    "actions",
-                    url,
-                    exc.detail,
-                )
-                self._structured = False
-                return True
+        if (
+            exc.refused == "response_format"
+            and self.settings.structured_output is None
+            and self._structured is not False
+        ):
+            log.warning(
+                "server planner: %s refused response_format (%s); using plain-text JSON actions",
+                url,
+                exc.detail,
+            )
+            self._structured = False
+            return True
         if exc.refused == "tools" and self.settings.native_tools:
             kind = self.client.capabilities().server.lower()
             how = (
