@@ -12,6 +12,7 @@ import typer
 from vadetective.agent.cli import options as opts
 from vadetective.agent.cli.common import (
     app,
+    clip,
     err_console,
     fail,
     friendly_errors,
@@ -88,12 +89,12 @@ def run_analyze(
         def on_step(step: Any) -> None:
             label = step.tool or step.kind
             status.update(
-                f"[{time.perf_counter() - started:5.1f} s] {step.kind}: {label} — {step.summary[:90]}"
+                f"[{time.perf_counter() - started:5.1f} s] {step.kind}: {label} — {clip(step.summary, 90)}"
             )
             if not as_json:
-                err = f" [red]({step.error[:100]})[/]" if step.error else ""
+                err = f" [red]({clip(step.error, 100)})[/]" if step.error else ""
                 out_console.print(
-                    f"  [dim]{time.perf_counter() - started:5.1f} s[/] {step.kind:<8} {label:<15} {step.summary[:100]}{err}",
+                    f"  [dim]{time.perf_counter() - started:5.1f} s[/] {step.kind:<8} {label:<15} {clip(step.summary, 100)}{err}",
                     highlight=False,
                 )
 

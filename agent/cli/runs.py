@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from vadetective.agent.cli.common import (
     friendly_errors,
     out_console,
 )
+from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, load_dataset
@@ -86,7 +87,6 @@ def batch(
     resolved configuration (and the file's text) is recorded in run.json.
     """
     settings = {k: v for k, v in locals().items() if k in _SETTINGS}
-    config = opts.build_config(profile, config_file, **settings)
     run_dataset_cli(
         kind=kind,
         root=root,
@@ -102,7 +102,7 @@ def batch(
         graph=graph,
         limit=limit,
         console=out_console,
-        config=config,
+        config=lambda: opts.build_config(profile, config_file, **settings),
         config_file=config_file,
     )
 
@@ -173,10 +173,14 @@ def run_dataset_cli(
     graph: str,
     limit: int | None,
     console: Any,
-    config: Any = None,
+    config: Callable[[], Config] | None = None,
     config_file: Path | None = None,
 ) -> BatchSummary:
-    """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
+    """``vadetective batch``: load the dataset, run it with a progress bar, print a summary.
+
+    ``config`` builds the configuration once the dataset is known to load (so a bad dataset
+    is reported before ``auto`` resolves a profile); None: ``profile``'s defaults.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -187,6 +191,7 @@ def run_dataset_cli(
     )
 
     dataset = load_dataset(kind, root, annotations)
+    resolved = config() if config is not None else None
     console.print(
         f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
@@ -231,7 +236,7 @@ def run_dataset_cli(
             engine=engine,
             limit=limit,
             progress=on_video,
-            config=config,
+            config=resolved,
             config_file=config_file,
         )
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
