@@ -76,6 +76,10 @@ def test_json_action_planner_runs_the_loop(
     # Each turn was constrained to one action; the repair sampled warmer than the first try.
     assert all(b["response_format"]["type"] == "json_schema" for b in fake_server.requests)
     assert [b["temperature"] for b in fake_server.requests] == [0.0, 0.0, 0.7]
+    # Each request extends the previous one: the server can reuse its prompt as a cached prefix.
+    first, second, repair = (b["messages"] for b in fake_server.requests)
+    assert second[: len(first)] == first and repair[: len(second)] == second
+    assert len(second) == len(first) + 3  # the action, its observation, the frames+budget line
     plans = [s for s in trace.steps if s.kind == "plan"]
     assert [s.meta["protocol"] for s in plans] == ["json_schema", "json_schema"]
     assert [s.meta["requests"] for s in plans] == [1, 2]

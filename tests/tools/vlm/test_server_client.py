@@ -211,3 +211,17 @@ def test_a_listing_without_models_needs_a_configured_name(vlm_kit: ModuleType) -
         with pytest.raises(ConfigError, match="lists no models: set VADETECTIVE_SERVER_MODEL"):
             client(server.base_url).capabilities()
         assert client(server.base_url, model="mine").capabilities().model == "mine"
+
+
+def test_planner_and_inspector_on_one_server_report_it_once(vlm_kit: ModuleType) -> None:
+    from vadetective.agent.core.catalog import backend_spec
+
+    url = vlm_kit.closed_port_url()
+    config = config_for("server", server=ServerSettings(base_url=url))
+    assert (config.planner, config.inspector) == ("server", "server")
+    problems = [
+        p
+        for role in ("planner", "inspector")
+        for p in preflight_server(config, backend_spec(role, "server"))  # type: ignore[arg-type]
+    ]
+    assert len(problems) == 1 and url in problems[0]

@@ -433,7 +433,10 @@ def preflight_server(config: Config, spec: Any = None) -> list[str]:
 
     Asks ``GET /models`` once with a short timeout and no retry on a refused connection: an
     unreachable server, a rejected key or a model it does not serve is found before any work.
+    When the planner and the inspector both use the server, the planner's check speaks for both.
     """
+    if getattr(spec, "role", None) == "inspector" and config.planner == "server":
+        return []
     settings = config.server
     if not settings.base_url:
         return [
