@@ -47,8 +47,18 @@ def failing() -> AIMessage:
 @pytest.mark.parametrize(
     ("question", "peak", "answer", "category"),
     [
-        ("Is anyone running?", 0.9, "Probably yes (running): the speed cue peaks at {peak:.2f}.", "running"),  # fmt: skip
-        ("Is anyone running?", 0.2, "Probably not (running): the speed cue stays at or below {peak:.2f}.", None),  # fmt: skip
+        (
+            "Is anyone running?",
+            0.9,
+            "Probably yes (running): the speed cue peaks at {peak:.2f}.",
+            "running",
+        ),
+        (
+            "Is anyone running?",
+            0.2,
+            "Probably not (running): the speed cue stays at or below {peak:.2f}.",
+            None,
+        ),
         (None, 0.9, "Probably yes: the anomaly score is high.", "running"),
     ],
 )
