@@ -19,11 +19,6 @@ from vadetective.agent.cli.common import (
     out_console,
 )
 
-#: `analyze` parameters that are not settings.
-_NOT_SETTINGS = frozenset(
-    {"video", "question", "profile", "out", "checkpoint", "graph", "as_json", "config_file"}
-)
-
 
 def _print_verdict(verdict: Any, trace: Any, out: Path) -> None:
     state = {
@@ -150,11 +145,13 @@ def analyze(
     anomaly_threshold: opts.Threshold = None,
     server_url: opts.ServerUrl = None,
     server_model: opts.ServerModel = None,
+    server_api_key: opts.ServerKey = None,
     server_timeout: opts.ServerTimeout = None,
     server_retries: opts.ServerRetries = None,
     server_deadline: opts.ServerDeadline = None,
     server_max_tokens: opts.ServerTokens = None,
     temperature: opts.Temperature = None,
+    seed: opts.Seed = None,
     native_tools: opts.NativeTools = None,
     text_only: opts.TextOnly = None,
     structured: opts.Structured = None,
@@ -163,7 +160,7 @@ def analyze(
 
     Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags.
     """
-    flags = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    flags = {k: v for k, v in locals().items() if k in opts.SETTINGS_FLAGS}
     config = opts.build_config(profile, config_file, **flags)
     run_analyze(
         video, question, config.profile, out, checkpoint, graph, as_json, {"config": config}

@@ -37,6 +37,13 @@ MaxFrames = Annotated[int | None, typer.Option("--max-frames", help="Frames the 
 Threshold = Annotated[float | None, typer.Option("--threshold", help="Anomaly threshold (0-1).")]
 ServerUrl = Annotated[str | None, typer.Option("--server-url", help="OpenAI-compatible endpoint.")]
 ServerModel = Annotated[str | None, typer.Option("--server-model", help="Served model name.")]
+ServerKey = Annotated[
+    str | None,
+    typer.Option(
+        "--server-api-key",
+        help="API key (prefer VADETECTIVE_SERVER_API_KEY: flags are visible to other users).",
+    ),
+]
 ServerTimeout = Annotated[
     float | None, typer.Option("--server-timeout", help="Seconds per request.")
 ]
@@ -49,6 +56,7 @@ ServerDeadline = Annotated[
 ServerTokens = Annotated[
     int | None, typer.Option("--server-max-tokens", help="Reply length limit.")
 ]
+Seed = Annotated[int | None, typer.Option("--seed", help="Planner sampling seed.")]
 Temperature = Annotated[
     float | None, typer.Option("--temperature", help="Planner sampling temperature.")
 ]
@@ -66,16 +74,25 @@ Structured = Annotated[
 ]
 
 
+#: Each server flag's parameter name -> its ``ServerSettings`` field (every field has one).
+SERVER_FLAGS = {
+    "server_url": "base_url", "server_model": "model", "server_api_key": "api_key",
+    "server_timeout": "timeout_s", "server_retries": "max_retries",
+    "server_deadline": "deadline_s", "server_max_tokens": "max_tokens",
+    "temperature": "temperature", "seed": "seed", "native_tools": "native_tools",
+    "text_only": "text_only", "structured": "structured_output",
+}  # fmt: skip
+#: The other settings flags, named as their ``Config`` fields (``models``: ``--model`` pairs).
+CONFIG_FLAGS = (
+    "scorer", "grounder", "inspector", "planner", "models", "device", "dtype", "sample_fps",
+    "max_steps", "max_planner_calls", "max_frames_shown", "anomaly_threshold",
+)  # fmt: skip
+SETTINGS_FLAGS = frozenset((*CONFIG_FLAGS, *SERVER_FLAGS))
+
+
 def build_config(profile: str | None, config_file: Path | None, **flags: Any) -> Config:
     """The configuration from every layer; flags that are None were not given."""
-    server_keys = {
-        "server_url": "base_url", "server_model": "model", "server_timeout": "timeout_s",
-        "server_retries": "max_retries", "server_deadline": "deadline_s",
-        "server_max_tokens": "max_tokens", "temperature": "temperature",
-        "native_tools": "native_tools", "text_only": "text_only",
-        "structured": "structured_output",
-    }  # fmt: skip
-    server = {server_keys[k]: flags.pop(k) for k in list(flags) if k in server_keys}
+    server = {SERVER_FLAGS[k]: flags.pop(k) for k in list(flags) if k in SERVER_FLAGS}
     server = {k: v for k, v in server.items() if v is not None}
     models = flags.pop("models", None)
     values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}

@@ -72,11 +72,13 @@ def batch(
     anomaly_threshold: opts.Threshold = None,
     server_url: opts.ServerUrl = None,
     server_model: opts.ServerModel = None,
+    server_api_key: opts.ServerKey = None,
     server_timeout: opts.ServerTimeout = None,
     server_retries: opts.ServerRetries = None,
     server_deadline: opts.ServerDeadline = None,
     server_max_tokens: opts.ServerTokens = None,
     temperature: opts.Temperature = None,
+    seed: opts.Seed = None,
     native_tools: opts.NativeTools = None,
     text_only: opts.TextOnly = None,
     structured: opts.Structured = None,
@@ -86,7 +88,7 @@ def batch(
     Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags; the
     resolved configuration (and the file's text) is recorded in run.json.
     """
-    settings = {k: v for k, v in locals().items() if k in _SETTINGS}
+    settings = {k: v for k, v in locals().items() if k in opts.SETTINGS_FLAGS}
     run_dataset_cli(
         kind=kind,
         root=root,
@@ -105,15 +107,6 @@ def batch(
         config=lambda: opts.build_config(profile, config_file, **settings),
         config_file=config_file,
     )
-
-
-#: `batch` parameters that are settings (the rest say what to run and where).
-_SETTINGS = frozenset(
-    {"scorer", "grounder", "inspector", "planner", "models", "device", "dtype", "sample_fps",
-     "max_steps", "max_planner_calls", "max_frames_shown", "anomaly_threshold", "server_url",
-     "server_model", "server_timeout", "server_retries", "server_deadline", "server_max_tokens",
-     "temperature", "native_tools", "text_only", "structured"}
-)  # fmt: skip
 
 
 @app.command("eval")

@@ -214,3 +214,21 @@ def test_batch_takes_the_file_and_records_it(tmp_path: Path) -> None:
     assert record["config_file"] == {"path": str(config), "text": config.read_text()}
     assert record["config"]["max_steps"] == 2 and record["config"]["anomaly_threshold"] == 0.6
     assert record["config"]["max_planner_calls"] == 4  # the flag on top of the file
+
+
+def test_every_setting_is_a_flag_of_analyze_and_batch() -> None:
+    import inspect
+
+    from vadetective.agent.cli import options
+    from vadetective.agent.cli.analyze import analyze
+    from vadetective.agent.cli.runs import batch
+    from vadetective.agent.core.config import Config
+
+    assert set(options.SERVER_FLAGS.values()) == set(ServerSettings.model_fields)
+    assert set(options.CONFIG_FLAGS) <= set(Config.model_fields)
+    for command in (analyze, batch):
+        params = set(inspect.signature(command).parameters)
+        assert params >= options.SETTINGS_FLAGS, command.__name__
+    r = run_cli("batch", "--help")
+    for flag in ("--config", "--scorer", "--model", "--server-api-key", "--seed", "--text-only"):
+        assert flag in r.stdout, flag
