@@ -7,6 +7,7 @@ on a suite of videos and questions, then reports:
 
 - ``model_verdicts``: runs that ended with the model's own ``submit_verdict`` (not forced), of
   ``runs``; ``asked_to_submit``: of those, how many came after the budget's final prompt;
+  ``decided_verdicts``: of those, how many took a side (``is_anomalous`` not null);
 - ``planner_calls``, ``prompt_tokens``, ``cached_prompt_tokens``, ``completion_tokens`` per
   video and ``seconds_per_turn``;
 - ``invalid_tool_calls``: tool calls that were refused or failed; ``verdict_rejections``;
@@ -160,11 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         if row["_truth"] is None:
             continue
         info = row["_info"]
-        truth = labeled(row["_truth"])
-        y, s = frame_arrays(truth, row["_verdict"].frame_scores, info.fps, info.frame_count)
+        gt = labeled(row["_truth"])
+        y, s = frame_arrays(gt, row["_verdict"].frame_scores, info.fps, info.frame_count)
         verdict_labels.append(y)
         verdict_scores.append(s)
-        y2, s2 = frame_arrays(truth, row["_timeline"], info.fps, info.frame_count)
+        y2, s2 = frame_arrays(gt, row["_timeline"], info.fps, info.frame_count)
         time_labels.append(y2)
         time_scores.append(s2)
     from vadetective.agent.eval.frame import frame_auc
@@ -178,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         "runs": len(rows),
         "model_verdicts": sum(1 for r in rows if r["model_verdict"]),
         "asked_to_submit": sum(1 for r in rows if r["asked_to_submit"]),
+        # model verdicts that took a side (is_anomalous true or false, not null = undecided)
+        "decided_verdicts": sum(
+            1 for r in rows if r["model_verdict"] and r["is_anomalous"] is not None
+        ),
         "planner_calls_per_video": rounded(statistics.mean(r["planner_calls"] for r in rows), 2),
         "planner_calls_max": max(r["planner_calls"] for r in rows),
         "prompt_tokens_per_video": rounded(statistics.mean(r["prompt_tokens"] for r in rows), 1),

@@ -18,9 +18,11 @@ from vadetective.agent.cli.common import (
     fail,
     friendly_errors,
     out_console,
+    safe,
 )
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.io import writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, load_dataset
 from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
@@ -82,6 +84,9 @@ def batch(
     native_tools: opts.NativeTools = None,
     text_only: opts.TextOnly = None,
     structured: opts.Structured = None,
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Go on when videos named by the annotations are absent."
+    ),
 ) -> None:
     """Run the detective over a dataset: one result file per video, resumable.
 
@@ -94,7 +99,7 @@ def batch(
         root=root,
         out=out,
         annotations=annotations,
-        profile=profile,
+        profile=profile or "auto",  # the layered config decides when given
         workers=workers,
         num_shards=num_shards,
         shard=shard,
@@ -106,6 +111,7 @@ def batch(
         console=out_console,
         config=lambda: opts.build_config(profile, config_file, **settings),
         config_file=config_file,
+        allow_missing=allow_missing,
     )
 
 
@@ -128,6 +134,9 @@ def eval_cmd(
     smoothing_size: float = typer.Option(
         0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="With --dataset: go on when annotated videos are absent."
+    ),
 ) -> None:
     """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
     from pydantic import ValidationError
@@ -148,6 +157,7 @@ def eval_cmd(
         annotations=annotations,
         console=out_console,
         protocol=chosen,
+        allow_missing=allow_missing,
     )
 
 
@@ -168,6 +178,7 @@ def run_dataset_cli(
     console: Any,
     config: Callable[[], Config] | None = None,
     config_file: Path | None = None,
+    allow_missing: bool = False,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary.
 
@@ -183,10 +194,11 @@ def run_dataset_cli(
         TimeRemainingColumn,
     )
 
-    dataset = load_dataset(kind, root, annotations)
+    writable_folder(out, "--out")  # before the dataset is read, not after the first video
+    dataset = load_dataset(kind, root, annotations, **_missing_option(allow_missing))
     resolved = config() if config is not None else None
     console.print(
-        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
+        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
     )
     columns = (
@@ -209,11 +221,12 @@ def run_dataset_cli(
                 completed=n,
                 total=total,
                 rate=rate,
-                description=f"{outcome.status:<7} {outcome.video_id[:40]}",
+                description=f"{outcome.status:<7} {safe(outcome.video_id[:40])}",
             )
             if outcome.status == "failed":
                 console.print(
-                    f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False
+                    f"[red]failed[/] {safe(outcome.video_id)}: {safe(outcome.error)}",
+                    highlight=False,
                 )
 
         summary = run_dataset(
@@ -235,13 +248,18 @@ def run_dataset_cli(
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(
         f"done {summary.done}, skipped {summary.skipped} (already finished or failed before), failed {summary.failed} "
-        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {out / RunFolder.RESULTS}/"
+        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {safe(out / RunFolder.RESULTS)}/"
     )
     if summary.failed:
         console.print(
-            f"[yellow]{summary.failed} failure(s) recorded in {out / RunFolder.FAILURES}; rerun with --retry-failed to try them again[/]"
+            f"[yellow]{summary.failed} failure(s) recorded in {safe(out / RunFolder.FAILURES)}; rerun with --retry-failed to try them again[/]"
         )
     return summary
+
+
+def _missing_option(allow_missing: bool) -> dict[str, bool]:
+    """``allow_missing`` only when asked for: a plain folder takes no such option."""
+    return {"allow_missing": True} if allow_missing else {}
 
 
 def evaluate_run_cli(
@@ -250,6 +268,7 @@ def evaluate_run_cli(
     annotations: str | Path | None = None,
     console: Console | None = None,
     protocol: EvalProtocol | None = None,
+    allow_missing: bool = False,
 ) -> Metrics:
     """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
 
@@ -259,6 +278,7 @@ def evaluate_run_cli(
         annotations: the official annotation file, with ``dataset``.
         console: where to print (default: a new rich console on stdout).
         protocol: see ``evaluate``.
+        allow_missing: with ``dataset``, go on when annotated videos are absent.
 
     Returns:
         The metrics.
@@ -274,11 +294,13 @@ def evaluate_run_cli(
             raise DatasetError(
                 f"--dataset takes KIND and ROOT (e.g. ucf-crime /data/UCF_Crimes), got {list(dataset)}"
             )
-        ground_truth = load_dataset(dataset[0], dataset[1], annotations)
+        ground_truth = load_dataset(
+            dataset[0], dataset[1], annotations, **_missing_option(allow_missing)
+        )
     elif annotations is not None:
         raise DatasetError("--annotations needs --dataset KIND ROOT")
     metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
     console = console or Console()
     console.print(format_metrics_table(metrics))
-    console.print(f"wrote {Path(run_dir) / RunFolder.METRICS}")
+    console.print(f"wrote {safe(Path(run_dir) / RunFolder.METRICS)}", highlight=False)
     return metrics

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vadetective.agent.core.catalog import (
     DEFAULT_MODELS,
@@ -32,11 +32,18 @@ from vadetective.agent.core.catalog import (
 )
 from vadetective.agent.core.errors import ConfigError
 
+#: The numeric precisions a model backend accepts (``auto``: the backend picks).
+DTYPES: tuple[str, ...] = (
+    "auto", "float32", "float16", "bfloat16", "float64", "float", "half", "double",
+)  # fmt: skip
+
 __all__ = [
     "DEFAULT_MODELS",
+    "DTYPES",
     "PROFILES",
     "Config",
     "ServerSettings",
+    "config_error",
     "config_for",
 ]
 
@@ -156,7 +163,9 @@ class Config(BaseModel):
     Backend names are checked against the catalog (``core.catalog``) when the config is built.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # inf and nan are refused in every float field (a nan threshold compares False with
+    # everything, an infinite smoothing sigma would allocate without end).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     profile: str = "classical"
     scorer: str = "motion"
@@ -216,6 +225,41 @@ class Config(BaseModel):
             raise ValueError(f"budgets must be >= 1, got {v}")
         return v
 
+    @field_validator("max_verdict_retries")
+    @classmethod
+    def _retries(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"max_verdict_retries must be >= 0, got {v}")
+        return v
+
+    @field_validator("max_side")
+    @classmethod
+    def _max_side(cls, v: int) -> int:
+        if not 32 <= v <= 8192:
+            raise ValueError(f"max_side must be between 32 and 8192 pixels, got {v}")
+        return v
+
+    @field_validator("smoothing_sigma_s")
+    @classmethod
+    def _sigma(cls, v: float) -> float:
+        if not 0 <= v <= 600:
+            raise ValueError(f"smoothing_sigma_s must be between 0 and 600 seconds, got {v}")
+        return v
+
+    @field_validator("anomaly_threshold")
+    @classmethod
+    def _threshold(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError(f"anomaly_threshold must be between 0 and 1, got {v}")
+        return v
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v: str) -> str:
+        if v not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {v!r}")
+        return v
+
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
@@ -226,6 +270,33 @@ class Config(BaseModel):
     def model_id(self, backend: str) -> str:
         """The model id or local path used for ``backend``."""
         return self.models.get(backend) or DEFAULT_MODELS.get(backend, "")
+
+
+def first_error(exc: Exception) -> str:
+    """The first problem of a pydantic ``ValidationError`` as one clause ("max_steps: Input
+    should be a valid integer (got 'x')", "max_stepz: no such setting"); other exceptions as
+    their first line."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0]
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "the configuration"
+    why = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    given = first.get("input")
+    if first.get("type") == "extra_forbidden":
+        why = "no such setting"
+    elif first.get("type") == "finite_number":
+        why = f"must be a finite number, got {given!r}"
+    elif isinstance(given, (str, int, float)) and len(repr(given)) < 60:
+        why += f" (got {given!r})"
+    return f"{where}: {why}"
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """One sentence for a pydantic error: the first field at fault and why (not a dump)."""
+    n = len(exc.errors())
+    more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
+    return ConfigError(f"invalid configuration: {first_error(exc)}{more}")
 
 
 def config_for(profile: str, **overrides: Any) -> Config:
@@ -254,23 +325,5 @@ def config_for(profile: str, **overrides: Any) -> Config:
             raise ConfigError(f"invalid server settings: {first_error(exc)}") from exc
     try:
         return Config(**values)
-    except ValueError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
-
-
-def first_error(exc: Exception) -> str:
-    """The first problem of a pydantic ``ValidationError`` as one clause: "max_steps: Input
-    should be a valid integer (got 'x')"; other exceptions as their message."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc).splitlines()[0]
-    first = errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    given = first.get("input")
-    shown = (
-        f" (got {given!r})"
-        if isinstance(given, (str, int, float)) and len(repr(given)) < 60
-        else ""
-    )
-    return f"{where}: {msg}{shown}" if where else f"{msg}{shown}"
+    except ValidationError as exc:
+        raise config_error(exc) from exc  # the cause: layered settings name the value's origin

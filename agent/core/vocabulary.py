@@ -240,3 +240,4 @@ class RunFolder(StrEnum):
     TRACES = "traces"  # traces/<video_id>/trace.json, verdict.json and the frames it cites
     FAILURES = "failures.jsonl"  # one line per failed attempt
     METRICS = "metrics.json"  # what `vadetective eval` computed
+    LOCKS = "locks"  # locks/<video_id>.lock: claims of the batches working on this folder

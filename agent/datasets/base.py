@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -122,6 +123,21 @@ def _check_fps(fps: float | None) -> float:
 
 _UNSAFE_ID = re.compile(r"[/\\\x00]")
 
+#: Ids name files (``results/<id>.json``, ``.<id>.json.<random>.tmp``, ``locks/<id>.lock``), and
+#: file systems allow 255 bytes per name, so an id is at most this many bytes of UTF-8.
+MAX_VIDEO_ID_BYTES = 200
+
+
+def bounded_id(name: str) -> str:
+    """``name`` if it fits ``MAX_VIDEO_ID_BYTES``, else its start plus a hash of the whole, so
+    that long file names still give distinct, stable ids."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= MAX_VIDEO_ID_BYTES:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=6).hexdigest()
+    head = raw[: MAX_VIDEO_ID_BYTES - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
+
 
 class LabeledVideo(Frozen):
     """One video of a dataset with its ground truth.
@@ -155,6 +171,12 @@ class LabeledVideo(Frozen):
         if not v or v in {".", ".."} or v.startswith(".") or _UNSAFE_ID.search(v):
             raise ValueError(
                 f"video_id must be a non-empty file name without '/', '\\' or a leading '.', got {v!r}"
+            )
+        size = len(v.encode("utf-8", "surrogateescape"))
+        if size > MAX_VIDEO_ID_BYTES:
+            raise ValueError(
+                f"video_id {v[:40]!r}… is {size} bytes long; ids name files, so at most "
+                f"{MAX_VIDEO_ID_BYTES}"
             )
         return v
 
@@ -362,18 +384,40 @@ def strip_video_suffix(name: str) -> str:
 
 
 def walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` (recursively, hidden folders skipped), in sorted order."""
+    """Every file under ``root`` (recursively, hidden folders skipped), in sorted order.
+
+    Symlinked folders are followed, but each real folder is entered once, so a link that points
+    back up the tree (a loop) is harmless.
+    """
+    seen: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             yield Path(dirpath) / name
 
 
 def find_videos(root: Path) -> list[Path]:
-    """Video files under ``root``, recursively, sorted by path."""
+    """Video files under ``root``, recursively, sorted by path; a file reached twice (through a
+    symlink) is listed once, under its first path."""
     if not root.is_dir():
         raise DatasetError(f"dataset root is not a folder: {root}")
-    return sorted(p for p in walk_files(root) if is_video_file(p))
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in sorted(p for p in walk_files(root) if is_video_file(p)):
+        real = p.resolve()
+        if real not in seen and real.is_file():
+            seen.add(real)
+            out.append(p)
+    return out
 
 
 def index_by_stem(paths: Iterable[Path]) -> dict[str, list[Path]]:
@@ -398,23 +442,37 @@ def find_file(root: Path, names: Sequence[str]) -> Path | None:
 
 
 def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:
-    """A file-name-safe id per path: the name without suffix, or, where two paths share it,
-    the path relative to ``root`` without suffix with ``/`` replaced by ``__``."""
-    stems = [p.stem for p in paths]
-    counts: dict[str, int] = {}
-    for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    out: list[str] = []
-    for p, s in zip(paths, stems, strict=True):
-        if counts[s] == 1:
-            out.append(s)
-            continue
+    """A unique, file-name-safe id per path: the name without suffix; where two paths share it,
+    the path relative to ``root`` without suffix with ``/`` replaced by ``__``; where that still
+    collides (``sub/a.mp4`` beside ``sub__a.mp4``), the relative path plus a short hash of it.
+    Ids longer than ``MAX_VIDEO_ID_BYTES`` are cut and hashed (``bounded_id``)."""
+
+    def relative(p: Path) -> str:
         try:
-            rel = p.resolve().relative_to(root.resolve())
+            rel = p.absolute().relative_to(root.absolute())
         except ValueError:
             rel = Path(*p.parts[-3:])
-        out.append("__".join(rel.with_suffix("").parts).lstrip("."))
-    return out
+        return "__".join(rel.with_suffix("").parts).lstrip(".") or p.stem
+
+    def counts(ids: Iterable[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in ids:
+            out[i] = out.get(i, 0) + 1
+        return out
+
+    ids = [bounded_id(p.stem.lstrip(".") or "video") for p in paths]
+    n = counts(ids)
+    ids = [i if n[i] == 1 else bounded_id(relative(p)) for i, p in zip(ids, paths, strict=True)]
+    n = counts(ids)
+    ids = [
+        i if n[i] == 1 else bounded_id(f"{relative(p)}-{_short_hash(str(p.absolute()))}")
+        for i, p in zip(ids, paths, strict=True)
+    ]
+    return ids
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
 
 
 def resolve_missing(
@@ -428,7 +486,8 @@ def resolve_missing(
     if not allow_missing:
         raise DatasetError(
             f"{len(missing)} {what} named in {source} were not found under the dataset root "
-            f"({shown}); pass allow_missing=True to evaluate on the rest"
+            f"({shown}); to go on with the rest, pass --allow-missing (allow_missing=True "
+            "in Python)"
         )
     logger.warning("%d %s named in %s were not found: %s", len(missing), what, source, shown)
     return list(missing)

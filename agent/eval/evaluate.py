@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vadetective.agent.core.errors import MissingExtraError, VadetectiveError
-from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.io import atomic_write_text, loads_json
 from vadetective.agent.core.types import Box, Cost, Frozen, TimeSpan, Verdict, VideoInfo
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_spec
@@ -373,7 +373,7 @@ def read_results(run_dir: str | Path) -> list[RunResult]:
 def _dataset_from_run(run_dir: Path) -> Dataset:
     path = run_dir / RunFolder.RUN
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RunFormatError(
             f"no run.json in {run_dir}: pass the dataset to evaluate against"

@@ -452,7 +452,7 @@ def to_openai(messages: Sequence[BaseMessage], text_only: bool) -> list[dict[str
     prompt is the text-only one."""
     if text_only:
         messages = [_without_images(m) for m in messages]
-    out: list[dict[str, Any]] = convert_to_openai_messages(list(messages))  # type: ignore[assignment]
+    out: list[dict[str, Any]] = convert_to_openai_messages(list(messages))
     return out
 
 

@@ -222,6 +222,6 @@ def test_planner_and_inspector_on_one_server_report_it_once(vlm_kit: ModuleType)
     problems = [
         p
         for role in ("planner", "inspector")
-        for p in preflight_server(config, backend_spec(role, "server"))  # type: ignore[arg-type]
+        for p in preflight_server(config, backend_spec(role, "server"))
     ]
     assert len(problems) == 1 and url in problems[0]
