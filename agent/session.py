@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from vadetective.agent.checkpoints import checkpointer, read_state
 from vadetective.agent.core.catalog import Role
 from vadetective.agent.core.config import Config, config_error
-from vadetective.agent.core.errors import ConfigError, SessionClosedError
+from vadetective.agent.core.errors import ConfigError, SessionClosedError, VadetectiveError
 from vadetective.agent.core.io import atomic_write_text, writable_folder
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
 from vadetective.agent.preflight import preflight
@@ -83,7 +83,9 @@ class Detective:
         self.config = config if config is not None else profile_config(profile, **overrides)
         # A profile that cannot run is an error now, before the video is decoded.
         prebuilt: tuple[Role, ...] = ("scorer", "grounder", "inspector") if backends else ()
-        preflight(self.config, skip_roles=(*prebuilt, *(("planner",) if planner else ())))
+        preflight(
+            self.config, skip_roles=(*prebuilt, *(("planner",) if planner is not None else ()))
+        )
         # ... and so is an output folder that cannot be written (not after the analysis).
         self.out = (
             writable_folder(out, "the output folder")
@@ -157,6 +159,7 @@ class Detective:
             frames_shown=int(state.get("frames_shown", 0)),
             seconds_total=round(seconds, 4),
             seconds_by_stage={k: round(v, 4) for k, v in stages.items()},
+            **_token_totals(steps),
         )
         models = {
             "planner": f"{self.planner.name}:{self.planner.model_id}",
@@ -168,6 +171,7 @@ class Detective:
             profile=self.config.profile,
             graph=graph_name,
             models=models,
+            planner=self._planner_description(),
             steps=steps,
             evidence=state.get("evidence", []),
             verdict=verdict,
@@ -224,6 +228,15 @@ class Detective:
                 self._planner = ChatPlanner(override)
         return self._planner
 
+    def _planner_description(self) -> dict[str, str]:
+        describe = getattr(self.planner, "describe", None)
+        if describe is None:
+            return {"name": self.planner.name, "model": self.planner.model_id}
+        try:
+            return {"name": self.planner.name, **describe()}
+        except VadetectiveError as exc:  # e.g. the server went away during the run
+            return {"name": self.planner.name, "model": self.planner.model_id, "error": str(exc)}
+
     def _run_graph(
         self,
         question: str,
@@ -255,10 +268,17 @@ class Detective:
             return dict(app.get_state(run_config).values)
 
 
+def _token_totals(steps: list[TraceStep]) -> dict[str, int]:
+    """Prompt, completion and cached prompt tokens over the plan steps that report them."""
+    keys = ("prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+    return {k: sum(int(s.meta.get(k, 0)) for s in steps if s.kind == "plan") for k in keys}
+
+
 def _with(config: Config, **changes: Any) -> Config:
-    """``config`` with ``changes``, validated like a new one."""
+    """``config`` with ``changes``, validated like a new one (``dict``, not ``model_dump``: the
+    server's API key is excluded from dumps but must survive)."""
     try:
-        return Config.model_validate({**config.model_dump(), **changes})
+        return Config.model_validate({**dict(config), **changes})
     except ValidationError as exc:
         raise config_error(exc) from None
 

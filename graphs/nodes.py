@@ -30,6 +30,9 @@ from vadetective.tools.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 
+#: The investigating tools the budget line reminds the planner of until it has used them.
+HINTED_TOOLS = (ToolName.GROUND, ToolName.INSPECT_CROP)
+
 
 @dataclass
 class Runtime:
@@ -117,6 +120,7 @@ def plan(state: DetectiveState, rt: Runtime) -> DetectiveState:
         started_at=started,
         duration_s=dt,
         error=error,
+        meta={**plan_meta(msg), "final": final},
     )
     update.update(
         {
@@ -128,6 +132,24 @@ def plan(state: DetectiveState, rt: Runtime) -> DetectiveState:
         }
     )
     return update
+
+
+#: ``response_metadata`` keys of a planner reply that the plan step records.
+PLAN_META_KEYS = ("protocol", "attempts", "requests", "request_seconds", "text_only")
+
+
+def plan_meta(msg: AIMessage) -> dict[str, Any]:
+    """What a plan step records about how the planner answered: protocol, attempts, requests
+    and token counts (when the planner reports them)."""
+    meta = {k: msg.response_metadata[k] for k in PLAN_META_KEYS if k in msg.response_metadata}
+    usage = msg.usage_metadata
+    if usage:
+        meta["prompt_tokens"] = usage.get("input_tokens", 0)
+        meta["completion_tokens"] = usage.get("output_tokens", 0)
+        cached = (usage.get("input_token_details") or {}).get("cache_read")
+        if cached is not None:
+            meta["cached_prompt_tokens"] = cached
+    return meta
 
 
 # --------------------------------------------------------------------------- act
@@ -235,15 +257,14 @@ def act(state: DetectiveState, rt: Runtime) -> DetectiveState:
         for ref in shown:
             images.append(image_block(rt.toolbox.run_dir / ref.path))
         steps.append(tool_step(state, len(steps), ev, started, time.perf_counter() - t0))
+    used = {e.tool for e in [*state["evidence"], *new_ev] if not e.error}
     budget = prompts.render_budget(
-        max(0, rt.config.max_steps - tool_calls), max(0, rt.config.max_frames_shown - frames_shown)
+        max(0, rt.config.max_steps - tool_calls),
+        max(0, rt.config.max_frames_shown - frames_shown),
+        [t for t in HINTED_TOOLS if t not in used],
     )
     follow = (
-        [
-            HumanMessage(
-                [{"type": "text", "text": f"Images from the last tool calls. {budget}"}, *images]
-            )
-        ]
+        [HumanMessage([{"type": "text", "text": f"{prompts.IMAGES_FOLLOW} {budget}"}, *images])]
         if images
         else [HumanMessage(budget)]
     )
@@ -328,7 +349,11 @@ def force(state: DetectiveState, rt: Runtime) -> DetectiveState:
     elif state["rejections"] > rt.config.max_verdict_retries:
         cause = f"the planner's verdict was rejected {state['rejections']} times"
     else:
-        cause = "the planner's budget ran out"
+        cause = (
+            f"the planner made {state['planner_calls']} calls (limit "
+            f"{rt.config.max_planner_calls}) and {state['tool_calls']} tool calls (limit "
+            f"{rt.config.max_steps}) without an accepted verdict"
+        )
     draft = forced_draft(state, rt.config.anomaly_threshold, cause)
     verdict = to_verdict(draft, state, forced=True)
     return {

@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from vadetective.agent.core.types import Box, ScoreCurve, TimeSpan, Verdict
-from vadetective.agent.core.vocabulary import TimelineFacts
+from vadetective.agent.core.vocabulary import (
+    CATEGORY_FAMILIES,
+    Category,
+    TimelineFacts,
+    asked_categories,
+)
 from vadetective.graphs.state import DetectiveState, timeline_evidence
 from vadetective.tools.verdict import SpanArg, VerdictDraft
 
@@ -111,6 +116,23 @@ def to_verdict(draft: VerdictDraft, state: DetectiveState, forced: bool = False)
     )
 
 
+def asked_answer(
+    question: str, families: dict[str, list[float]], threshold: float
+) -> tuple[str, Category | None] | None:
+    """An answer to what a specific question asks ("Is anyone running?"), read from the score
+    families that measure it, and the category when the answer is yes; None for a general
+    question or when the scorer has no such family."""
+    for cat in sorted(asked_categories(question), key=str):
+        fams = [f for f in CATEGORY_FAMILIES.get(cat, ()) if str(f) in families]
+        if not fams:
+            continue
+        peak, fam = max((max(families[str(f)] or [0.0]), f) for f in fams)
+        if peak >= threshold:
+            return f"Probably yes ({cat}): the {fam} cue peaks at {peak:.2f}.", cat
+        return f"Probably not ({cat}): the {fam} cue stays at or below {peak:.2f}.", None
+    return None
+
+
 def forced_draft(state: DetectiveState, threshold: float, cause: str) -> VerdictDraft:
     """A verdict from the evidence alone, when the planner did not produce an acceptable one.
 
@@ -139,13 +161,17 @@ def forced_draft(state: DetectiveState, threshold: float, cause: str) -> Verdict
         [SpanArg(start_s=s.start_s, end_s=s.end_s) for s in timeline.spans[:2]] if decided else []
     )
     why = f"the timeline peaks at {peak:.2f} against a threshold of {threshold:.2f} ({timeline.id})"
+    scored = timeline.scored or TimelineFacts()
+    category = scored.category()
     answer = {
         True: "Probably yes: the anomaly score is high.",
         False: "Probably not: the anomaly score stays low.",
         None: "Undecided: the evidence is inconclusive.",
     }[decided]
-    scored = timeline.scored or TimelineFacts()
-    category = scored.category()
+    asked = asked_answer(state["question"], timeline.curve.families, threshold)
+    if asked is not None:
+        answer, asked_category = asked
+        category = asked_category if asked_category is not None else category
     return VerdictDraft(
         answer=answer,
         is_anomalous=decided,

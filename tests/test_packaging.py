@@ -71,7 +71,7 @@ def test_exactly_one_opencv_distribution_and_cv2_imports() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, vadetective; from vadetective import Verdict, Trace; import vadetective.agent.cli;"
-        "heavy = [m for m in ('torch', 'transformers', 'ultralytics', 'groundingdino', 'cv2', 'langchain_openai') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'transformers', 'ultralytics', 'groundingdino', 'cv2', 'openai', 'tenacity', 'xllamacpp') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run(

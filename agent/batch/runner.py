@@ -198,6 +198,7 @@ def run_dataset(
     engine: str = "local",
     limit: int | None = None,
     progress: ProgressCallback | None = None,
+    config_file: str | Path | None = None,
     **overrides: Any,
 ) -> BatchSummary:
     """Run the detective over every video of a dataset.
@@ -216,6 +217,7 @@ def run_dataset(
         engine: ``local`` (process pool) or ``ray``.
         limit: Only the first N videos of the shard.
         progress: Called after each video with (outcome, finished so far, total).
+        config_file: The TOML settings file ``config`` came from, recorded in ``run.json``.
         **overrides: Config fields, e.g. ``max_steps=8``.
 
     Returns:
@@ -245,6 +247,11 @@ def run_dataset(
     writable_folder(out / RESULTS, "--out")
     claims = Claims(out)
     record = run_record(dataset, config, question, graph)
+    if config_file is not None:
+        record["config_file"] = {
+            "path": str(config_file),
+            "text": Path(config_file).read_text(encoding="utf-8"),
+        }
     with claims.setup():  # one batch at a time compares and writes run.json
         _clean_partial(out, claims)
         _check_and_write_record(out, record)

@@ -9,8 +9,10 @@ from typing import Any
 
 import typer
 
+from vadetective.agent.cli import options as opts
 from vadetective.agent.cli.common import (
     app,
+    clip,
     err_console,
     fail,
     friendly_errors,
@@ -87,11 +89,13 @@ def run_analyze(
         def on_step(step: Any) -> None:
             label = safe(step.tool or step.kind)  # a planner may name a tool that does not exist
             elapsed = time.perf_counter() - started
-            status.update(f"\\[{elapsed:5.1f} s] {step.kind}: {label} — {safe(step.summary[:90])}")
+            status.update(
+                f"\\[{elapsed:5.1f} s] {step.kind}: {label} — {safe(clip(step.summary, 90))}"
+            )
             if not as_json:
-                err = f" [red]({safe(step.error[:100])})[/]" if step.error else ""
+                err = f" [red]({safe(clip(step.error, 100))})[/]" if step.error else ""
                 out_console.print(
-                    f"  [dim]{elapsed:5.1f} s[/] {step.kind:<8} {label:<15} {safe(step.summary[:100])}{err}",
+                    f"  [dim]{elapsed:5.1f} s[/] {step.kind:<8} {label:<15} {safe(clip(step.summary, 100))}{err}",
                     highlight=False,
                 )
 
@@ -116,8 +120,8 @@ def analyze(
     question: str | None = typer.Option(
         None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."
     ),
-    profile: str = typer.Option(
-        "auto", "--profile", "-p", help="auto, classical, local or server."
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="auto (default), classical, local or server."
     ),
     out: Path = typer.Option(
         Path("vadetective-out"),
@@ -132,11 +136,41 @@ def analyze(
         "detective", "--graph", help="detective (agentic loop) or chain (fixed chain)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Tool-call budget."),
+    config_file: opts.ConfigFile = None,
+    scorer: opts.Scorer = None,
+    grounder: opts.Grounder = None,
+    inspector: opts.Inspector = None,
+    planner: opts.PlannerOpt = None,
+    models: opts.Models = None,
+    device: opts.Device = None,
+    dtype: opts.Dtype = None,
+    sample_fps: opts.SampleFps = None,
+    max_steps: opts.MaxSteps = None,
+    max_planner_calls: opts.MaxCalls = None,
+    max_frames_shown: opts.MaxFrames = None,
+    anomaly_threshold: opts.Threshold = None,
+    server_url: opts.ServerUrl = None,
+    server_model: opts.ServerModel = None,
+    server_api_key: opts.ServerKey = None,
+    server_timeout: opts.ServerTimeout = None,
+    server_retries: opts.ServerRetries = None,
+    server_deadline: opts.ServerDeadline = None,
+    server_max_tokens: opts.ServerTokens = None,
+    temperature: opts.Temperature = None,
+    seed: opts.Seed = None,
+    native_tools: opts.NativeTools = None,
+    text_only: opts.TextOnly = None,
+    structured: opts.Structured = None,
 ) -> None:
-    """Analyze a video: live progress, then the verdict with when, where and why."""
-    overrides = {"max_steps": max_steps} if max_steps is not None else {}  # 0 is refused
-    run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides)
+    """Analyze a video: live progress, then the verdict with when, where and why.
+
+    Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags.
+    """
+    flags = {k: v for k, v in locals().items() if k in opts.SETTINGS_FLAGS}
+    config = opts.build_config(profile, config_file, **flags)
+    run_analyze(
+        video, question, config.profile, out, checkpoint, graph, as_json, {"config": config}
+    )
 
 
 @app.command()

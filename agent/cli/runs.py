@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vadetective.agent.batch.runner import BatchSummary, run_dataset
 from vadetective.agent.batch.worker import VideoOutcome
+from vadetective.agent.cli import options as opts
 from vadetective.agent.cli.common import (
     app,
     fail,
@@ -19,6 +20,7 @@ from vadetective.agent.cli.common import (
     out_console,
     safe,
 )
+from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.core.io import writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
@@ -40,8 +42,8 @@ def batch(
     annotations: Path | None = typer.Option(
         None, "--annotations", help="The official annotation file (default: looked up under ROOT)."
     ),
-    profile: str = typer.Option(
-        "auto", "--profile", "-p", help="auto, classical, local or server."
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="auto (default), classical, local or server."
     ),
     workers: int = typer.Option(
         1, "--workers", "-w", help="Worker processes (models load once per worker)."
@@ -57,17 +59,47 @@ def batch(
     ),
     graph: str = typer.Option("detective", "--graph", help="detective or chain."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
+    config_file: opts.ConfigFile = None,
+    scorer: opts.Scorer = None,
+    grounder: opts.Grounder = None,
+    inspector: opts.Inspector = None,
+    planner: opts.PlannerOpt = None,
+    models: opts.Models = None,
+    device: opts.Device = None,
+    dtype: opts.Dtype = None,
+    sample_fps: opts.SampleFps = None,
+    max_steps: opts.MaxSteps = None,
+    max_planner_calls: opts.MaxCalls = None,
+    max_frames_shown: opts.MaxFrames = None,
+    anomaly_threshold: opts.Threshold = None,
+    server_url: opts.ServerUrl = None,
+    server_model: opts.ServerModel = None,
+    server_api_key: opts.ServerKey = None,
+    server_timeout: opts.ServerTimeout = None,
+    server_retries: opts.ServerRetries = None,
+    server_deadline: opts.ServerDeadline = None,
+    server_max_tokens: opts.ServerTokens = None,
+    temperature: opts.Temperature = None,
+    seed: opts.Seed = None,
+    native_tools: opts.NativeTools = None,
+    text_only: opts.TextOnly = None,
+    structured: opts.Structured = None,
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Go on when videos named by the annotations are absent."
     ),
 ) -> None:
-    """Run the detective over a dataset: one result file per video, resumable."""
+    """Run the detective over a dataset: one result file per video, resumable.
+
+    Settings layer as: profile < --config TOML file < VADETECTIVE_* environment < flags; the
+    resolved configuration (and the file's text) is recorded in run.json.
+    """
+    settings = {k: v for k, v in locals().items() if k in opts.SETTINGS_FLAGS}
     run_dataset_cli(
         kind=kind,
         root=root,
         out=out,
         annotations=annotations,
-        profile=profile,
+        profile=profile or "auto",  # the layered config decides when given
         workers=workers,
         num_shards=num_shards,
         shard=shard,
@@ -77,6 +109,8 @@ def batch(
         graph=graph,
         limit=limit,
         console=out_console,
+        config=lambda: opts.build_config(profile, config_file, **settings),
+        config_file=config_file,
         allow_missing=allow_missing,
     )
 
@@ -142,9 +176,15 @@ def run_dataset_cli(
     graph: str,
     limit: int | None,
     console: Any,
+    config: Callable[[], Config] | None = None,
+    config_file: Path | None = None,
     allow_missing: bool = False,
 ) -> BatchSummary:
-    """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
+    """``vadetective batch``: load the dataset, run it with a progress bar, print a summary.
+
+    ``config`` builds the configuration once the dataset is known to load (so a bad dataset
+    is reported before ``auto`` resolves a profile); None: ``profile``'s defaults.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -156,6 +196,7 @@ def run_dataset_cli(
 
     writable_folder(out, "--out")  # before the dataset is read, not after the first video
     dataset = load_dataset(kind, root, annotations, **_missing_option(allow_missing))
+    resolved = config() if config is not None else None
     console.print(
         f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
@@ -201,6 +242,8 @@ def run_dataset_cli(
             engine=engine,
             limit=limit,
             progress=on_video,
+            config=resolved,
+            config_file=config_file,
         )
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(

@@ -16,6 +16,7 @@ ROLES: tuple[Role, ...] = ("scorer", "grounder", "inspector", "planner")
 
 _BACKENDS = "vadetective.tools.backends"
 _PLANNERS = "vadetective.graphs.planners"
+_SERVER_PREFLIGHT = "vadetective.tools.backends.vlm.server:preflight_server"
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,13 @@ BACKENDS: tuple[BackendSpec, ...] = (
     # inspectors
     BackendSpec("inspector", "measure", f"{_BACKENDS}.motion.backends:MeasureInspector"),
     BackendSpec("inspector", "vlm", f"{_BACKENDS}.vlm.hf:VlmInspector", "hf", "vlm"),
-    BackendSpec("inspector", "server", f"{_BACKENDS}.vlm.server:ServerInspector", "server"),
+    BackendSpec("inspector", "server", f"{_BACKENDS}.vlm.server:ServerInspector", "server",
+                preflight=_SERVER_PREFLIGHT),
     # planners
     BackendSpec("planner", "rules", f"{_PLANNERS}.rules.policy:RulesPlanner"),
     BackendSpec("planner", "local", f"{_PLANNERS}.local:local_planner", "hf", "vlm"),
-    BackendSpec("planner", "server", f"{_PLANNERS}.server:server_planner", "server"),
+    BackendSpec("planner", "server", f"{_PLANNERS}.server:server_planner", "server",
+                preflight=_SERVER_PREFLIGHT),
 )  # fmt: skip
 
 

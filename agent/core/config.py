@@ -15,7 +15,9 @@ backends:
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -47,29 +49,105 @@ __all__ = [
 
 
 class ServerSettings(BaseModel):
-    """An OpenAI-compatible endpoint for the ``server`` profile."""
+    """An OpenAI-compatible endpoint for the ``server`` profile (planner and inspector).
+
+    Every field can also come from the environment (``VADETECTIVE_SERVER_<FIELD>``, see
+    ``SERVER_ENV``), a TOML file's ``[server]`` table, or a ``--server-*`` flag.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
-    model: str | None = None
-    api_key: str | None = Field(default=None, repr=False)
-    native_tools: bool | None = Field(
-        default=None, description="None: try native tool calling, fall back to JSON actions"
+    model: str | None = Field(default=None, description="None: the first model the server lists")
+    # Never written into run.json, traces or dumps.
+    api_key: str | None = Field(default=None, repr=False, exclude=True)
+    native_tools: bool = Field(
+        default=False,
+        description="send the tools field and read native tool calls (servers with a tool-call "
+        "parser, e.g. vLLM --enable-auto-tool-choice); False: the JSON-action protocol",
     )
-    timeout_s: float = 120.0
+    structured_output: bool | None = Field(
+        default=None,
+        description="constrain each reply to one action with response_format (a JSON schema); "
+        "None: try it and fall back to plain text if the server refuses",
+    )
+    text_only: bool | None = Field(
+        default=None,
+        description="never send frames; None: detect (the server's /models modalities, or "
+        "its refusal of an image)",
+    )
+    timeout_s: float = Field(default=120.0, description="seconds one request may take")
+    max_retries: int = Field(
+        default=3, description="retries of transient failures (reset, 429, 502-504)"
+    )
+    deadline_s: float = Field(default=300.0, description="total seconds for one request's retries")
+    max_tokens: int = Field(default=384, description="reply length limit of a planner turn")
+    temperature: float = Field(default=0.0, description="sampling temperature")
+    seed: int | None = Field(default=0, description="sampling seed sent with each request")
+
+    @field_validator("timeout_s", "deadline_s")
+    @classmethod
+    def _positive_s(cls, v: float) -> float:
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"timeouts must be positive seconds, got {v}")
+        return v
+
+    @field_validator("max_retries")
+    @classmethod
+    def _retries(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"max_retries must be >= 0, got {v}")
+        return v
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _tokens(cls, v: int) -> int:
+        if v < 16:
+            raise ValueError(f"max_tokens must be at least 16, got {v}")
+        return v
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature(cls, v: float) -> float:
+        if not (math.isfinite(v) and 0 <= v <= 2):
+            raise ValueError(f"temperature must be in [0, 2], got {v}")
+        return v
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> ServerSettings:
-        """Settings from ``VADETECTIVE_SERVER_URL``/``_MODEL``/``_API_KEY`` (or ``OPENAI_*``)."""
-        env = os.environ
-        values: dict[str, Any] = {
-            "base_url": env.get("VADETECTIVE_SERVER_URL") or env.get("OPENAI_BASE_URL"),
-            "model": env.get("VADETECTIVE_SERVER_MODEL"),
-            "api_key": env.get("VADETECTIVE_SERVER_API_KEY") or env.get("OPENAI_API_KEY"),
-        }
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Settings from ``VADETECTIVE_SERVER_*`` (see ``SERVER_ENV``; the URL and key also from
+        ``OPENAI_BASE_URL``/``OPENAI_API_KEY``), with keyword overrides on top."""
+        values = server_env_values(os.environ if env is None else env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+#: The environment variable of each server setting.
+SERVER_ENV: dict[str, str] = {
+    name: f"VADETECTIVE_SERVER_{name.upper()}" for name in ServerSettings.model_fields
+}
+SERVER_ENV.update({"base_url": "VADETECTIVE_SERVER_URL", "api_key": "VADETECTIVE_SERVER_API_KEY"})
+_OPENAI_ENV = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY"}
+#: Values that leave a detected setting (``bool | None``) to detection.
+AUTO_WORDS = frozenset({"", "auto", "detect", "none"})
+
+
+def server_env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """The server settings the environment sets (raw strings; "auto" means None)."""
+    values: dict[str, Any] = {}
+    for name, var in SERVER_ENV.items():
+        raw = env.get(var)
+        if raw is None and name in _OPENAI_ENV:
+            raw = env.get(_OPENAI_ENV[name])
+        if raw is None:
+            continue
+        if name != "api_key" and raw.strip().lower() in AUTO_WORDS:
+            if ServerSettings.model_fields[name].default is not None:
+                continue  # a setting without an automatic mode keeps its default
+            values[name] = None
+        else:
+            values[name] = raw
+    return values
 
 
 def _known(role: Role, name: str) -> str:
@@ -194,18 +272,31 @@ class Config(BaseModel):
         return self.models.get(backend) or DEFAULT_MODELS.get(backend, "")
 
 
-def config_error(exc: ValidationError) -> ConfigError:
-    """One sentence for a pydantic error: the first field at fault and why (not a dump)."""
-    errors = exc.errors()
-    first = errors[0]
-    where = ".".join(str(x) for x in first["loc"]) or "the configuration"
-    why = str(first.get("msg", "")).removeprefix("Value error, ")
+def first_error(exc: Exception) -> str:
+    """The first problem of a pydantic ``ValidationError`` as one clause ("max_steps: Input
+    should be a valid integer (got 'x')", "max_stepz: no such setting"); other exceptions as
+    their first line."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0]
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "the configuration"
+    why = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    given = first.get("input")
     if first.get("type") == "extra_forbidden":
         why = "no such setting"
-    elif first.get("type") in {"finite_number"}:
-        why = f"must be a finite number, got {first.get('input')!r}"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ConfigError(f"invalid configuration: {where}: {why}" + (more if len(errors) > 1 else ""))
+    elif first.get("type") == "finite_number":
+        why = f"must be a finite number, got {given!r}"
+    elif isinstance(given, (str, int, float)) and len(repr(given)) < 60:
+        why += f" (got {given!r})"
+    return f"{where}: {why}"
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """One sentence for a pydantic error: the first field at fault and why (not a dump)."""
+    n = len(exc.errors())
+    more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
+    return ConfigError(f"invalid configuration: {first_error(exc)}{more}")
 
 
 def config_for(profile: str, **overrides: Any) -> Config:
@@ -221,11 +312,18 @@ def config_for(profile: str, **overrides: Any) -> Config:
                 f"profile {profile!r} must be resolved first: use vadetective.profile_config"
             )
         raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
-    values: dict[str, Any] = {"profile": profile, **PROFILE_BACKENDS[profile]}
-    if profile == "server" and "server" not in overrides:
-        values["server"] = ServerSettings.from_env()
-    values.update(overrides)
+    values: dict[str, Any] = {"profile": profile, **PROFILE_BACKENDS[profile], **overrides}
+    server = values.get("server")
+    if not isinstance(server, ServerSettings):
+        uses_server = "server" in (values.get("planner"), values.get("inspector"))
+        table = dict(server or {})
+        try:
+            values["server"] = (
+                ServerSettings.from_env(**table) if uses_server else ServerSettings(**table)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"invalid server settings: {first_error(exc)}") from exc
     try:
         return Config(**values)
     except ValidationError as exc:
-        raise config_error(exc) from None
+        raise config_error(exc) from exc  # the cause: layered settings name the value's origin

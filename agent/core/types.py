@@ -325,6 +325,10 @@ class TraceStep(Frozen):
     started_at: datetime
     duration_s: float = 0.0
     error: str | None = None
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="plan steps: how the planner answered (protocol, attempts, requests, tokens)",
+    )
 
 
 class Cost(Frozen):
@@ -346,6 +350,9 @@ class Cost(Frozen):
     frames_shown: int = 0
     seconds_total: float = 0.0
     seconds_by_stage: dict[str, float] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = Field(default=0, description="prompt tokens the server reused")
 
 
 def utcnow() -> datetime:
@@ -366,6 +373,9 @@ class Trace(Frozen):
     profile: str = ""
     graph: str = "detective"
     models: dict[str, str] = Field(default_factory=dict)
+    planner: dict[str, str] = Field(
+        default_factory=dict, description="the planner: model, and for servers server/protocol"
+    )
     steps: list[TraceStep] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     verdict: Verdict | None = None

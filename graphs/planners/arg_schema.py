@@ -3,12 +3,14 @@
 ``check_value`` validates one value against a property schema (``$ref``, ``anyOf``, arrays,
 objects, numbers, strings, booleans, null) with the safe coercions small models need; it raises
 ``SchemaError`` naming the path and what was expected. ``type_name`` and ``kind_of`` render a
-schema and a value for those messages.
+schema and a value for those messages. ``action_schema`` builds the schema of one action for a
+server's constrained decoding (``response_format``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 
@@ -208,3 +210,129 @@ def kind_of(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The constrained-output schema (``response_format``): one action per reply
+
+
+#: Longest ``thought`` a constrained reply may write (characters): reasoning, not an essay.
+THOUGHT_CHARS = 160
+#: Longest string argument and most array items a constrained reply may write.
+STRING_CHARS = 200
+JUSTIFICATION_CHARS = 280
+ARRAY_ITEMS = 6
+
+_DROP_KEYS = ("title", "description", "default", "examples")
+
+
+def inline_refs(schema: dict[str, Any], root: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """``schema`` with every local ``$ref`` replaced by its target (schemas for constrained
+    decoding must stand alone: the action schema nests each tool's parameters)."""
+    if depth > 20:
+        raise SchemaError("schema references nest too deeply")
+    if "$ref" in schema:
+        target = _resolve_ref(schema["$ref"], root)
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return inline_refs({**target, **rest}, root, depth + 1)
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$defs" or key == "definitions":
+            continue
+        if isinstance(value, dict):
+            out[key] = inline_refs(value, root, depth + 1)
+        elif isinstance(value, list):
+            out[key] = [
+                inline_refs(v, root, depth + 1) if isinstance(v, dict) else v for v in value
+            ]
+        else:
+            out[key] = value
+    return out
+
+
+def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy without prose keys, with strings and arrays bounded and objects closed."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROP_KEYS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _bounded(sub) for name, sub in value.items()}
+        elif isinstance(value, dict):
+            out[key] = _bounded(value)
+        elif isinstance(value, list):
+            out[key] = [_bounded(v) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    kind = out.get("type")
+    if kind == "string" and "enum" not in out:
+        out.setdefault("maxLength", STRING_CHARS)
+    if kind == "array":
+        out.setdefault("maxItems", ARRAY_ITEMS)
+    if kind == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def action_schema(
+    tools: list[tuple[str, dict[str, Any]]],
+    evidence_ids: list[str] | None = None,
+    boxes: list[list[float]] | None = None,
+) -> dict[str, Any]:
+    """The JSON schema of one action ``{"thought", "tool", "args"}`` over ``tools`` (name,
+    parameter schema), for a server's constrained decoding.
+
+    When ``evidence_ids`` is given, a ``justification`` must end by citing some of them,
+    "(E1, E3)", and ``evidence_ids`` is left out: it is read from that citation
+    (``cited_ids``), so a small model can neither cite evidence that does not exist nor list
+    ids its justification does not cite. When ``boxes`` is given, ``box_xyxy`` must be one of
+    them (for a model that cannot see the frame).
+    """
+    alternatives = []
+    for name, params in tools:
+        args = _bounded(inline_refs(params, params))
+        args.setdefault("type", "object")
+        args.setdefault("properties", {})
+        args["additionalProperties"] = False
+        if evidence_ids and "evidence_ids" in args["properties"]:
+            args["properties"]["evidence_ids"] = {
+                "type": "array",
+                "items": {"enum": list(evidence_ids)},
+                "minItems": 1,
+                "maxItems": len(evidence_ids),
+            }
+        if evidence_ids and {"evidence_ids", "justification"} <= set(args["properties"]):
+            # The justification must end by citing known ids, "... (E1, E3)"; the id list is
+            # read from that citation (``cited_ids``), so the model does not write it twice.
+            one = "(" + "|".join(re.escape(i) for i in evidence_ids) + ")"
+            args["properties"]["justification"] = {
+                "type": "string",
+                "pattern": f'^[^()"\\\\]{{10,{JUSTIFICATION_CHARS}}} \\({one}(, {one})*\\)$',
+            }
+            del args["properties"]["evidence_ids"]
+            args["required"] = [r for r in args.get("required", []) if r != "evidence_ids"]
+        if boxes and "box_xyxy" in args["properties"]:
+            # A model that cannot see the frame inspects one of the boxes it was given.
+            args["properties"]["box_xyxy"] = {"enum": [list(b) for b in boxes]}
+        alternatives.append(
+            {
+                "type": "object",
+                "properties": {
+                    "thought": {"type": "string", "maxLength": THOUGHT_CHARS},
+                    "tool": {"const": name},
+                    "args": args,
+                },
+                "required": ["thought", "tool", "args"],
+                "additionalProperties": False,
+            }
+        )
+    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+
+
+_CITATION = re.compile(r"\(((?:E\d+)(?:, E\d+)*)\)\s*$")
+
+
+def cited_ids(justification: str) -> list[str]:
+    """The evidence ids of the citation that ends a justification: "... (E1, E3)" -> E1, E3."""
+    found = _CITATION.search(justification)
+    return [i.strip() for i in found.group(1).split(",")] if found else []

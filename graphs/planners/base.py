@@ -33,7 +33,11 @@ PLANNER_ERROR_KEY = "planner_error"
 
 
 class Planner(Protocol):
-    """Chooses the next tool call from the case file."""
+    """Chooses the next tool call from the case file.
+
+    A planner may also have ``describe() -> dict[str, str]`` (model, server, protocol), which
+    the trace records.
+    """
 
     name: str
     model_id: str
@@ -84,13 +88,21 @@ class ChatPlanner:
         self, state: DetectiveState, tools: Sequence[StructuredTool], final: bool
     ) -> AIMessage:
         allowed = [t for t in tools if t.name == ToolName.SUBMIT_VERDICT] if final else list(tools)
-        bound = self.model.bind_tools(allowed)
+        bound = self.bind(allowed, state)
         result = bound.invoke(inline_images(state.get("messages", [])))
         if not isinstance(result, AIMessage):
             raise TypeError(
                 f"the planner model returned {type(result).__name__}, expected an AIMessage"
             )
         return result
+
+    def bind(self, allowed: Sequence[StructuredTool], state: DetectiveState) -> Any:
+        """The model with this turn's tools bound (subclasses may bind more from the state)."""
+        return self.model.bind_tools(allowed)
+
+    def describe(self) -> dict[str, str]:
+        """What the trace records about this planner (model; servers add server and protocol)."""
+        return {"model": self.model_id}
 
 
 def build_planner(config: Config) -> Planner:

@@ -34,7 +34,14 @@ from langchain_core.messages import (
 )
 
 from vadetective.agent.core.vocabulary import ToolName
-from vadetective.graphs.planners.arg_schema import SchemaError, check_value, kind_of, type_name
+from vadetective.graphs.planners.arg_schema import (
+    SchemaError,
+    action_schema,
+    check_value,
+    inline_refs,
+    kind_of,
+    type_name,
+)
 from vadetective.graphs.planners.base import PLANNER_ERROR_KEY
 
 log = logging.getLogger(__name__)
@@ -117,35 +124,68 @@ def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:
 
 
 def render_tools_prompt(specs: Sequence[ToolSpec], final_tool: str = FINAL_TOOL) -> str:
-    """The system-prompt section that describes the tools and the answer format."""
-    lines = [
-        "# Tools",
-        "",
-        "You act by calling tools, exactly one per reply. The tools, as JSON schemas:",
-        "<tools>",
-    ]
+    """The system-prompt section that describes the tools and the answer format.
+
+    Compact on purpose (small models on CPUs pay for every token): each tool is one signature
+    line with its first sentence, each argument a short line; the JSON schemas themselves are
+    enforced by the parser (and by the server's constrained decoding, where it has one).
+    """
+    lines = ["# Tools", "", "Call exactly one tool per reply. The tools:"]
     for spec in specs:
-        one = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
-        lines.append(json.dumps(one, ensure_ascii=False, separators=(",", ":")))
+        lines.append(f"- {spec.name}: {_first_sentence(spec.description)}")
+        props = spec.parameters.get("properties", {})
+        required = set(spec.parameters.get("required", []))
+        for name, schema in props.items():
+            optional = "" if name in required else ", optional"
+            desc = str(schema.get("description", "")).strip()
+            lines.append(
+                f"    {name} ({type_name(_resolved(schema, spec.parameters))}{optional})"
+                + (f": {desc}" if desc else "")
+            )
     lines += [
-        "</tools>",
         "",
         "# Answer format",
         "",
         "Reply with exactly one JSON object and nothing else:",
         '{"thought": "<your short reasoning>", "tool": "<tool name>", "args": {<arguments>}}',
-        f'- "tool" must be one of: {", ".join(s.name for s in specs)}.',
-        '- "args" must match that tool\'s parameters: every required argument, no others, '
-        "JSON numbers for numbers, true/false/null, double-quoted strings.",
-        "- One action per reply. Its result comes back in the next message, marked Observation.",
+        "Use JSON numbers, true/false/null and double-quoted strings; no arithmetic. The result "
+        "comes back in the next message, marked Observation.",
     ]
     if any(s.name == final_tool for s in specs):
-        lines.append(f"- When the evidence is enough, call {final_tool}; it ends the analysis.")
+        lines.append(f"When the evidence is enough, call {final_tool}; it ends the analysis.")
     return "\n".join(lines)
 
 
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    cut = text.find(". ")
+    return text if cut == -1 else text[: cut + 1]
+
+
+def _resolved(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with a top-level ``$ref`` (and ``$ref``s inside its ``anyOf``) resolved."""
+    try:
+        return inline_refs(schema, root)
+    except SchemaError:
+        return schema
+
+
+def constrained_schema(
+    specs: Sequence[ToolSpec],
+    evidence_ids: Sequence[str] | None = None,
+    boxes: Sequence[Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """The JSON schema of one action over ``specs`` (see ``arg_schema.action_schema``)."""
+    return action_schema(
+        [(s.name, s.parameters) for s in specs],
+        list(evidence_ids) if evidence_ids else None,
+        [list(b) for b in boxes] if boxes else None,
+    )
+
+
 def repair_request(error: str) -> HumanMessage:
-    """The message that shows the model why its last reply could not be used."""
+    """The message that shows the model why its last reply could not be used (the error
+    quotes the fragment at fault)."""
     return HumanMessage(
         content=(
             f"Your last reply could not be used: {error}. Reply again with exactly one JSON "
@@ -155,18 +195,27 @@ def repair_request(error: str) -> HumanMessage:
 
 
 def action_json(thought: str, tool: str, args: dict[str, Any]) -> str:
-    """How a past tool call is written back into a JSON-action history."""
-    return json.dumps({"thought": thought, "tool": tool, "args": args}, ensure_ascii=False)
+    """How a past tool call is written back into a JSON-action history (no empty thought)."""
+    action = (
+        {"thought": thought, "tool": tool, "args": args}
+        if thought
+        else {"tool": tool, "args": args}
+    )
+    return json.dumps(action, ensure_ascii=False)
 
 
 def to_json_action_history(
-    messages: Sequence[BaseMessage], specs: Sequence[ToolSpec], final_tool: str = FINAL_TOOL
+    messages: Sequence[BaseMessage],
+    specs: Sequence[ToolSpec],
+    final_tool: str = FINAL_TOOL,
+    keep_thoughts: bool = True,
 ) -> list[BaseMessage]:
     """Rewrite a native tool-calling conversation for a model that only reads text.
 
     The tools prompt is appended to the first system message (or becomes one); assistant tool
     calls become their JSON actions; tool results become ``Observation`` user messages that keep
-    their image blocks.
+    their image blocks. With ``keep_thoughts=False`` past actions are written without their
+    reasoning: shorter, and a small model stops copying its first thought into every turn.
     """
     prompt = render_tools_prompt(specs, final_tool)
     out: list[BaseMessage] = []
@@ -180,11 +229,12 @@ def to_json_action_history(
             for call in msg.tool_calls:
                 if call.get("id"):
                     names[str(call["id"])] = call["name"]
-            actions = [action_json(msg.text, c["name"], c["args"]) for c in msg.tool_calls]
+            thought = msg.text if keep_thoughts else ""
+            actions = [action_json(thought, c["name"], c["args"]) for c in msg.tool_calls]
             out.append(AIMessage(content="\n".join(actions)))
         elif isinstance(msg, ToolMessage):
             name = msg.name or names.get(msg.tool_call_id, "tool")
-            header = f"Observation from {name} (call {msg.tool_call_id}):"
+            header = f"Observation from {name}:"
             text, images = split_images(msg)
             if images:
                 out.append(
@@ -258,8 +308,8 @@ def parse_reply(text: str, specs: Sequence[ToolSpec]) -> ParsedReply:
     """Parse a model reply into tool calls, or raise ``ActionParseError`` saying what is wrong.
 
     ``<tool_call>`` blocks (Qwen/Hermes format) are parsed when present, and may hold several
-    calls; otherwise the reply must hold exactly one JSON action object, possibly inside a
-    fenced block or prose.
+    calls; otherwise the reply must hold a JSON action object, possibly inside a fenced block or
+    prose (of several, the first is kept: later ones were planned without seeing a result).
     """
     if not text or not text.strip():
         raise ActionParseError("the reply is empty")
@@ -277,12 +327,11 @@ def parse_reply(text: str, specs: Sequence[ToolSpec]) -> ParsedReply:
         if objects:
             raise ActionParseError('the JSON object has no "tool" key naming the tool to call')
         raise ActionParseError("no JSON object found in the reply")
-    if len(unique) > 1:
-        names = ", ".join(str(_action_name(o)) for o in unique)
-        raise ActionParseError(
-            f"found {len(unique)} actions ({names}); send exactly one action per reply"
-        )
+    # Several actions in one reply (small models plan ahead): the first is what the model wants
+    # now; the rest were written before seeing any result, so they are dropped.
     obj = unique[0]
+    if len(unique) > 1:
+        log.info("reply held %d actions; keeping the first (%s)", len(unique), _action_name(obj))
     action = _validated_action(obj, specs)
     thought = obj.get("thought")
     if not isinstance(thought, str):
@@ -331,13 +380,22 @@ def extract_json_objects(text: str) -> tuple[list[tuple[dict[str, Any], int, int
             try:
                 obj = json.loads(_drop_trailing_commas(candidate))
             except json.JSONDecodeError:
-                errors.append(f"{exc.msg} at character {exc.pos}")
+                errors.append(
+                    f"{exc.msg} at character {exc.pos}, {quote_fragment(candidate, exc.pos)}"
+                )
         if isinstance(obj, dict):
             found.append((obj, i, end))
             i = text.find("{", end)
         else:
             i = text.find("{", i + 1)
     return found, errors
+
+
+def quote_fragment(text: str, pos: int, width: int = 24) -> str:
+    """The text around ``pos``, quoted, for a repair message: ``near '"end_s": 79.5 + 10.0'``."""
+    lo, hi = max(0, pos - width), min(len(text), pos + width)
+    piece = " ".join(text[lo:hi].split())
+    return f"near {('...' if lo else '') + piece + ('...' if hi < len(text) else '')!r}"
 
 
 def _json_chars(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:

@@ -107,7 +107,7 @@ def test_json_protocol_without_template_tools(
     prompt = spy.prompt()
     assert prompt.startswith("<|im_start|>system\nYou are a video detective.")
     assert '{"thought": "<your short reasoning>", "tool": "<tool name>"' in prompt
-    assert '"name":"ground"' in prompt
+    assert "- ground: Find boxes for text phrases" in prompt
     assert spy.calls[0]["image_grid_thw"].shape[0] == 1
 
 

@@ -50,8 +50,8 @@ def test_json_action_planner_runs_the_loop(
         reply.text("I think it is anomalous."),  # malformed: repaired on the next request
         reply.text(json.dumps({"thought": "enough", "tool": "submit_verdict", "args": VERDICT})),
     )
-    settings = ServerSettings(base_url=fake_server.base_url, model="fake-vlm", native_tools=False)
-    planner = build_server_planner(settings, max_retries=0)
+    settings = ServerSettings(base_url=fake_server.base_url, model="fake-vlm", max_retries=0)
+    planner = build_server_planner(settings)
     detective = Detective(
         small_video, config=config, out=tmp_path / "run", planner=planner, backends=fakes
     )
@@ -73,6 +73,17 @@ def test_json_action_planner_runs_the_loop(
     ]
     assert len(images) >= 2 and all(u.startswith("data:image/jpeg;base64,") for u in images)
     assert all("tools" not in body for body in fake_server.requests)
+    # Each turn was constrained to one action; the repair sampled warmer than the first try.
+    assert all(b["response_format"]["type"] == "json_schema" for b in fake_server.requests)
+    assert [b["temperature"] for b in fake_server.requests] == [0.0, 0.0, 0.7]
+    # Each request extends the previous one: the server can reuse its prompt as a cached prefix.
+    first, second, repair = (b["messages"] for b in fake_server.requests)
+    assert second[: len(first)] == first and repair[: len(second)] == second
+    assert len(second) == len(first) + 3  # the action, its observation, the frames+budget line
+    plans = [s for s in trace.steps if s.kind == "plan"]
+    assert [s.meta["protocol"] for s in plans] == ["json_schema", "json_schema"]
+    assert [s.meta["requests"] for s in plans] == [1, 2]
+    assert trace.cost.prompt_tokens == 3 * 11 and trace.cost.completion_tokens == 3 * 7
 
 
 def test_native_tool_calling_planner_runs_the_loop(
@@ -91,7 +102,9 @@ def test_native_tool_calling_planner_runs_the_loop(
         reply.calls(("submit_verdict", VERDICT), content="enough"),
     )
     planner = build_server_planner(
-        ServerSettings(base_url=fake_server.base_url, model="fake-vlm"), max_retries=0
+        ServerSettings(
+            base_url=fake_server.base_url, model="fake-vlm", max_retries=0, native_tools=True
+        )
     )
     detective = Detective(
         small_video, config=config, out=tmp_path / "run", planner=planner, backends=fakes

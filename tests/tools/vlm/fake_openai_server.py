@@ -1,7 +1,9 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1 for tests: real HTTP, real clients.
 
 ``POST /v1/chat/completions`` records the request body and answers with the next scripted
-reply; ``GET /v1/models`` lists the served models. An exhausted script answers HTTP 500, so a
+reply (a completion, or an HTTP error with the server's error body and headers such as
+``Retry-After``, possibly after a delay); ``GET /v1/models`` lists the served models, with their
+input modalities when given (as llama.cpp does). An exhausted script answers HTTP 500, so a
 test that makes more calls than it scripted fails instead of hanging. Not a test module: the
 conftests of tests/tools/vlm and tests/graphs/planners load it by path.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +29,9 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
     error: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    usage: tuple[int, int, int] = (11, 7, 0)  # prompt, completion, cached prompt tokens
 
     @classmethod
     def text(cls, content: str) -> Reply:
@@ -36,8 +42,10 @@ class Reply:
         return cls(content=content, tool_calls=list(calls))
 
     @classmethod
-    def fail(cls, status: int, error: str) -> Reply:
-        return cls(status=status, error=error)
+    def fail(cls, status: int, error: str, **headers: str) -> Reply:
+        """An HTTP error; ``retry_after="2"`` becomes the ``Retry-After`` header."""
+        named = {k.replace("_", "-").title(): v for k, v in headers.items()}
+        return cls(status=status, error=error, headers=named)
 
     def body(self, model: str, n: int) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
@@ -62,7 +70,12 @@ class Reply:
                     "finish_reason": "tool_calls" if self.tool_calls else "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            "usage": {
+                "prompt_tokens": self.usage[0],
+                "completion_tokens": self.usage[1],
+                "total_tokens": self.usage[0] + self.usage[1],
+                "prompt_tokens_details": {"cached_tokens": self.usage[2]},
+            },
         }
 
 
@@ -72,8 +85,15 @@ Script = Reply | Callable[[dict[str, Any]], Reply]
 class FakeOpenAIServer:
     """Serve scripted replies on an ephemeral loopback port; use as a context manager."""
 
-    def __init__(self, models: tuple[str, ...] = ("fake-vlm",)) -> None:
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("fake-vlm",),
+        owned_by: str = "test",
+        modalities: tuple[str, ...] | None = None,
+    ) -> None:
         self.models = models
+        self.owned_by = owned_by
+        self.modalities = modalities  # None: the listing does not say (like vLLM)
         self.requests: list[dict[str, Any]] = []
         self.model_listings = 0
         self._script: deque[Script] = deque()
@@ -106,18 +126,28 @@ class FakeOpenAIServer:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 return
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
                     server.model_listings += 1
-                    data = [{"id": m, "object": "model", "owned_by": "test"} for m in server.models]
+                    data: list[dict[str, Any]] = [
+                        {"id": m, "object": "model", "owned_by": server.owned_by}
+                        for m in server.models
+                    ]
+                    if server.modalities is not None:
+                        for entry in data:
+                            entry["architecture"] = {"input_modalities": list(server.modalities)}
                     self._send(200, {"object": "list", "data": data})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -129,9 +159,11 @@ class FakeOpenAIServer:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 reply = server._next(body)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
                 if reply.status != 200:
                     err = {"message": reply.error, "type": "BadRequestError", "code": reply.status}
-                    self._send(reply.status, {"error": err, "object": "error"})
+                    self._send(reply.status, {"error": err, "object": "error"}, reply.headers)
                     return
                 self._send(200, reply.body(str(body.get("model")), len(server.requests)))
 

@@ -1,5 +1,5 @@
 """inspect_crop through an OpenAI-compatible endpoint: a scripted server on 127.0.0.1, the real
-ChatOpenAI client, assertions on the request it received."""
+openai client, assertions on the request it received."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_model_comes_from_the_server_listing(
     fake_server: Any, scene_source: Any, vlm_kit: ModuleType
 ) -> None:
     fake_server.push(vlm_kit.Reply.text("a bag"))
-    inspector = ServerInspector(ServerSettings(base_url=fake_server.base_url), max_retries=0)
+    inspector = ServerInspector(ServerSettings(base_url=fake_server.base_url, max_retries=0))
     assert inspector.model_id == ""
     inspector.inspect(scene_source, 0.0, PERSON, "what is it?")
     assert inspector.model_id == "fake-vlm"
@@ -69,7 +69,7 @@ def test_model_comes_from_the_server_listing(
 
 def test_unreachable_server(scene_source: Any, vlm_kit: ModuleType) -> None:
     url = vlm_kit.closed_port_url()
-    inspector = ServerInspector(ServerSettings(base_url=url, model="m", timeout_s=5), max_retries=0)
+    inspector = ServerInspector(ServerSettings(base_url=url, model="m", timeout_s=5, max_retries=0))
     with pytest.raises(ServerUnreachableError, match=f"cannot reach the server at {url}"):
         inspector.inspect(scene_source, 1.0, PERSON, "what?")
 
