@@ -16,6 +16,7 @@ from vadetective.agent.cli.common import (
     err_console,
     fail,
     friendly_errors,
+    json_text,
     out_console,
     safe,
 )
@@ -107,7 +108,7 @@ def run_analyze(
 
     render_report(trace, out, out / "report.html", ground_truth=ground_truth)
     if as_json:
-        sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
+        sys.stdout.write(json_text(verdict, indent=2) + "\n")
     else:
         _print_verdict(verdict, trace, out)
     return verdict

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
@@ -43,6 +45,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def safe(text: object) -> str:
     """Untrusted text ready to go inside rich markup: markup escaped, control characters shown."""
     return escape(printable(text))
+
+
+def json_text(model: BaseModel, indent: int | None = None) -> str:
+    """``model`` as JSON for stdout, ASCII only: every control character (C1 and direction
+    marks too, which JSON itself leaves raw) is a ``\\u`` escape, so a terminal shows it."""
+    return json.dumps(model.model_dump(mode="json"), ensure_ascii=True, indent=indent)
 
 
 def fail(message: str) -> typer.Exit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,16 @@ from types import FrameType
 from typing import Any
 
 import typer
-from rich.markup import escape
 
-from vadetective.agent.cli.common import app, err_console, fail, friendly_errors, out_console
+from vadetective.agent.cli.common import (
+    app,
+    err_console,
+    fail,
+    friendly_errors,
+    json_text,
+    out_console,
+    safe,
+)
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
@@ -26,17 +34,17 @@ def _print_alert(alert: Any) -> None:
         b = alert.boxes[0]
         where = f" at [{', '.join(f'{v:.0f}' for v in b.xyxy)}]"
     out_console.print(
-        f"[{colour}]{alert.status.upper():<7}[/] {escape(alert.id)} r{alert.revision} "
-        f"[bold]{escape(alert.category or 'anomaly')}[/] {alert.start_s:.1f}-{alert.end_s:.1f} s"
-        f"{escape(where)} conf {alert.confidence:.2f}",
+        f"[{colour}]{alert.status.upper():<7}[/] {safe(alert.id)} r{alert.revision} "
+        f"[bold]{safe(alert.category or 'anomaly')}[/] {alert.start_s:.1f}-{alert.end_s:.1f} s"
+        f"{safe(where)} conf {alert.confidence:.2f}",
         highlight=False,
     )
     if alert.status == "open":
-        out_console.print(f"        [dim]{escape(alert.justification[:300])}[/]", highlight=False)
+        out_console.print(f"        [dim]{safe(alert.justification[:300])}[/]", highlight=False)
 
 
 def _print_json(alert: Any) -> None:
-    sys.stdout.write(alert.model_dump_json() + "\n")
+    sys.stdout.write(json_text(alert) + "\n")
     sys.stdout.flush()
 
 
@@ -105,15 +113,21 @@ def watch(
         raise fail(f"--cooldown must be between 0 and 3600 seconds, got {cooldown}")
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise fail(f"--threshold must be in (0, 1], got {threshold}")
+    if connect_retries < 1:
+        raise fail(f"--connect-retries must be at least 1, got {connect_retries}")
+    if not 0.0 <= reconnect_for <= 86400:
+        raise fail(f"--reconnect-for must be between 0 and 86400 seconds, got {reconnect_for}")
+    if not 0.5 <= read_timeout <= 3600:
+        raise fail(f"--read-timeout must be between 0.5 and 3600 seconds, got {read_timeout}")
     config = profile_config(profile)
     settings = LiveSettings(
         realtime=realtime,
         on_threshold=threshold,
         cooldown_s=cooldown,
         consult=not no_detective,
-        connect_retries=max(1, connect_retries),
-        reconnect_for_s=max(0.0, reconnect_for),
-        read_timeout_s=max(0.5, read_timeout),
+        connect_retries=connect_retries,
+        reconnect_for_s=reconnect_for,
+        read_timeout_s=read_timeout,
         rtsp_transport=rtsp_transport,
     )
     sinks: list[Any] = []
@@ -140,13 +154,18 @@ def watch(
     interrupted = False
     try:
         status.print(
-            f"[dim]watching {escape(source)} (profile {config.profile}); Ctrl-C stops[/]",
+            f"[dim]watching {safe(source)} (profile {config.profile}); Ctrl-C stops[/]",
             highlight=False,
         )
         try:
             watcher.run()
         except KeyboardInterrupt:
             interrupted = True
+        except sqlite3.Error as exc:  # a full or vanished disk in the middle of a watch
+            raise fail(
+                f"the event record in {out} could not be written ({exc}); "
+                "the alerts sent so far are kept"
+            ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     summary = watcher.summary
@@ -155,10 +174,10 @@ def watch(
     page = _write_page(out)
     reason = "interrupted" if interrupted else summary.end_reason
     status.print(
-        f"[dim]{escape(reason)}: {summary.stream_s:.1f} s of stream, {summary.frames} frames "
+        f"[dim]{safe(reason)}: {summary.stream_s:.1f} s of stream, {summary.frames} frames "
         f"({summary.frames_dropped} dropped, {summary.bad_frames} bad), {summary.reconnects} reconnect(s), "
-        f"{summary.alerts} alert(s), {summary.dismissed} dismissed; record in {escape(str(out))}/ "
-        f"(events.sqlite, {escape(page.name)})[/]",
+        f"{summary.alerts} alert(s), {summary.dismissed} dismissed; record in {safe(str(out))}/ "
+        f"(events.sqlite, {safe(page.name)})[/]",
         highlight=False,
     )
 
@@ -234,7 +253,7 @@ def events(
         _write_page(folder, found, html_out, note=filters or "all alerts")
     if as_json:
         for a in found:
-            sys.stdout.write(a.model_dump_json() + "\n")
+            sys.stdout.write(json_text(a) + "\n")
         return
     if not found:
         out_console.print("no alerts match")
@@ -246,11 +265,11 @@ def events(
         table.add_row(
             a.emitted_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{a.start_s:.1f}-{a.end_s:.1f} s",
-            escape(a.category or ""),
+            safe(a.category or ""),
             f"{a.confidence:.2f}",
             a.status,
-            escape(a.id),
-            escape(a.justification[:120]),
+            safe(a.id),
+            safe(a.justification[:120]),
         )
     out_console.print(table)
     out_console.print(f"[dim]{len(found)} alert(s)[/]")

@@ -11,12 +11,14 @@ each, so an interrupted watch keeps everything written before it stopped. ``sear
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.core.errors import OutputError
 from vadetective.agent.core.types import Alert, StreamGap, Verdict, utcnow
 
 RECORD_NAME = "events.sqlite"
@@ -44,6 +46,14 @@ CREATE TABLE IF NOT EXISTS gaps (
     noted_at TEXT NOT NULL
 );
 """
+_COLUMNS = {
+    name: {
+        col.strip().split()[0]
+        for col in body.split(",")
+        if col.strip() and col.strip().split()[0].isidentifier()
+    }
+    for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", _SCHEMA, re.S)
+}
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,30 @@ class Record:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / RECORD_NAME
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.path} cannot be opened as an event record ({exc})") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+            self._check_columns()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise OutputError(
+                f"{self.path} is not a usable event record ({exc}): "
+                "choose another folder or move that file away"
+            ) from None
+
+    def _check_columns(self) -> None:
+        """An ``events.sqlite`` of another program (same table names, other columns) is refused
+        here, not by the first write in the middle of a watch."""
+        for table, wanted in _COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not wanted <= have:
+                missing = ", ".join(sorted(wanted - have))
+                raise sqlite3.DatabaseError(f"its table {table} lacks {missing}")
 
     def close(self) -> None:
         self._db.close()

@@ -113,7 +113,9 @@ def describe_source(source: str, rtsp_transport: str = "tcp") -> SourceSpec:
         )
     if p.is_dir():
         raise StreamError(f"{s} is a folder: give a video file, a camera device or a stream URL")
-    return SourceSpec(url=str(p), kind="file", options={})
+    # absolute: FFmpeg reads a relative "http:host:port" or "tcp:host:port" as a protocol and
+    # would connect to it; a path starting with "/" is always opened as a file
+    return SourceSpec(url=str(p.absolute()), kind="file", options={})
 
 
 def _resize_to(img: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
