@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.batch.provenance import provenance
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import ConfigError
@@ -113,6 +114,7 @@ def run_record(
         },
         "versions": _versions(),
         "started_at": datetime.now(UTC).isoformat(),
+        "provenance": provenance(dataset, config, question, graph),
     }
     if config.scorer in ("clip", "siglip"):
         from vadetective.tools.prompt_bank import default_bank

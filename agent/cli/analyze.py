@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from vadetective.agent.cli.common import (
     app,
@@ -62,6 +63,7 @@ def run_analyze(
     as_json: bool,
     overrides: dict[str, Any] | None = None,
     ground_truth: Path | None = None,
+    fps: float | None = None,
 ) -> Any:
     """Analyze one video with live progress; write the verdict, trace and report into ``out``."""
     from vadetective.agent.session import Detective
@@ -70,13 +72,21 @@ def run_analyze(
     status_console = err_console if as_json else out_console
     with (
         status_console.status("opening the video…") as status,
-        Detective(video, profile=profile, out=out, **(overrides or {})) as d,
+        Detective(
+            video,
+            profile=profile,
+            out=out,
+            fps=fps,
+            fps_source="--fps flag" if fps is not None else None,
+            **(overrides or {}),
+        ) as d,
     ):
         if not as_json:
             info = d.info
             out_console.print(
                 f"[bold]{Path(info.path).name}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
                 f"{info.resolution_wh[0]}x{info.resolution_wh[1]} — profile [bold]{d.config.profile}[/]"
+                + (f" [dim](frame rate: {escape(info.fps_source)})[/]" if info.fps_source else "")
             )
 
         def on_step(step: Any) -> None:
@@ -108,7 +118,7 @@ def run_analyze(
 @app.command()
 @friendly_errors
 def analyze(
-    video: Path = typer.Argument(..., help="The video file to analyze."),
+    video: Path = typer.Argument(..., help="The video file (or folder of frames) to analyze."),
     question: str | None = typer.Option(
         None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."
     ),
@@ -129,10 +139,13 @@ def analyze(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Tool-call budget."),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of a folder of frames (default 25, with a warning)."
+    ),
 ) -> None:
     """Analyze a video: live progress, then the verdict with when, where and why."""
     overrides = {"max_steps": max_steps} if max_steps else {}
-    run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides)
+    run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides, fps=fps)
 
 
 @app.command()

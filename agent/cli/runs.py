@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vadetective.agent.batch.runner import BatchSummary, run_dataset
 from vadetective.agent.batch.worker import VideoOutcome
@@ -20,7 +21,7 @@ from vadetective.agent.cli.common import (
 )
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.core.vocabulary import RunFolder
-from vadetective.agent.datasets import Dataset, load_dataset
+from vadetective.agent.datasets import Dataset, load_dataset, with_frame_rate
 from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
 from vadetective.agent.eval.table import format_metrics_table
 
@@ -29,7 +30,9 @@ from vadetective.agent.eval.table import format_metrics_table
 @friendly_errors
 def batch(
     kind: str = typer.Argument(
-        ..., help="ucf-crime, xd-violence, shanghaitech, ubnormal, manifest or folder."
+        ...,
+        help="ucf-crime, xd-violence, shanghaitech, ubnormal, ucsd-ped1, ucsd-ped2, avenue, msad, "
+        "nwpu-campus, uca, hivau, manifest or folder.",
     ),
     root: Path = typer.Argument(..., help="The dataset's root folder (or the manifest file)."),
     out: Path = typer.Option(
@@ -55,6 +58,12 @@ def batch(
     ),
     graph: str = typer.Option("detective", "--graph", help="detective or chain."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N videos."),
+    split: str | None = typer.Option(
+        None, "--split", help="The official split (ubnormal: test or validation; uca)."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of frame-folder videos (default: the dataset's convention)."
+    ),
 ) -> None:
     """Run the detective over a dataset: one result file per video, resumable."""
     run_dataset_cli(
@@ -72,6 +81,8 @@ def batch(
         graph=graph,
         limit=limit,
         console=out_console,
+        split=split,
+        fps=fps,
     )
 
 
@@ -132,6 +143,8 @@ def run_dataset_cli(
     graph: str,
     limit: int | None,
     console: Any,
+    split: str | None = None,
+    fps: float | None = None,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
     from rich.progress import (
@@ -143,9 +156,12 @@ def run_dataset_cli(
         TimeRemainingColumn,
     )
 
-    dataset = load_dataset(kind, root, annotations)
+    dataset = load_dataset(kind, root, annotations, **({"split": split} if split else {}))
+    if fps is not None:
+        dataset = with_frame_rate(dataset, fps)
     console.print(
-        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {dataset.root}"
+        f"[bold]{escape(dataset.kind)}[/]: {len(dataset)} videos under {escape(dataset.root)}"
+        + (f", split {escape(dataset.split)}" if dataset.split else "")
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
     )
     columns = (

@@ -51,6 +51,11 @@ class VideoInfo(Frozen):
     truncated_at_s: float | None = Field(
         default=None, description="where decoding stopped early in a damaged file, else None"
     )
+    fps_source: str | None = Field(
+        default=None,
+        description="where fps came from when the frames carry no timestamps (a frame folder): "
+        "a flag, a dataset's convention or the default",
+    )
 
     @field_validator("fps")
     @classmethod

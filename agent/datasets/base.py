@@ -52,6 +52,13 @@ DATASET_KINDS: tuple[str, ...] = (
     "xd-violence",
     "shanghaitech",
     "ubnormal",
+    "ucsd-ped1",
+    "ucsd-ped2",
+    "avenue",
+    "msad",
+    "nwpu-campus",
+    "uca",
+    "hivau",
     "manifest",
     "folder",
 )
@@ -114,6 +121,24 @@ class FrameBox(Frozen):
         return Box(t_s=self.frame_idx / fps, xyxy=self.xyxy, label=self.label, score=1.0)
 
 
+class TimedText(Frozen):
+    """A reference text about part of a video (a UCA sentence, a HIVAU event or clip caption),
+    in seconds; ``level`` names its granularity (``sentence``, ``clip``, ``event``)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    level: str = "sentence"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimedText:
+        if not (np.isfinite(self.start_s) and np.isfinite(self.end_s)) or self.start_s < 0:
+            raise ValueError(f"start_s ({self.start_s}) must be a finite number >= 0")
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must not be before start_s ({self.start_s})")
+        return self
+
+
 def _check_fps(fps: float | None) -> float:
     if fps is None or not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number to convert frames to seconds, got {fps}")
@@ -148,6 +173,14 @@ class LabeledVideo(Frozen):
     descriptions: list[str] = Field(
         default_factory=list, description="reference texts of what happens, for caption metrics"
     )
+    timed_descriptions: list[TimedText] = Field(
+        default_factory=list,
+        description="time-stamped reference texts (UCA sentences, HIVAU events and clips)",
+    )
+    fps: float | None = Field(
+        default=None, description="frame rate of a frame folder, by the dataset's convention"
+    )
+    fps_source: str | None = Field(default=None, description="where ``fps`` comes from")
 
     @field_validator("video_id")
     @classmethod
@@ -268,6 +301,9 @@ class Dataset(Frozen):
     root: str
     annotations: str | None = Field(default=None, description="the annotation file that was read")
     options: dict[str, OptionValue] = Field(default_factory=dict)
+    split: str | None = Field(
+        default=None, description="the official split these videos are (test, validation, ...)"
+    )
     videos: list[LabeledVideo]
     missing: list[str] = Field(
         default_factory=list,

@@ -28,6 +28,7 @@ from vadetective.agent.core.errors import (
 )
 from vadetective.agent.core.types import VideoInfo
 from vadetective.tools.base import Frame, FrameBatch
+from vadetective.tools.video.folder import FrameFolderSource, open_frame_folder
 from vadetective.tools.video.probe import (
     Probe,
     check_path,
@@ -404,18 +405,28 @@ class DecordSource(VideoSource):
 
 
 def open_video(
-    path: str | os.PathLike[str], backend: Backend = "auto", *, threads: int = 0
-) -> VideoSource:
-    """Open a video file for random frame access.
+    path: str | os.PathLike[str],
+    backend: Backend = "auto",
+    *,
+    threads: int = 0,
+    fps: float | None = None,
+    fps_source: str | None = None,
+) -> VideoSource | FrameFolderSource:
+    """Open a video file, or a folder of frames, for random frame access.
 
     Args:
-        path: the video file.
+        path: the video file, or a folder of images read as one video (``folder.py``).
         backend: "decord", "pyav", or "auto" (decord, falling back to PyAV when decord
-            rejects the file or disagrees with the stream's timestamps).
+            rejects the file or disagrees with the stream's timestamps); unused for a folder.
         threads: decoder threads (0: let FFmpeg decide).
+        fps: the frame rate of a frame folder (a file's stream carries its own timestamps, so
+            this is ignored for files).
+        fps_source: where ``fps`` came from (a flag, a dataset's convention), recorded in
+            ``VideoInfo.fps_source``.
 
     Returns:
-        A ``FrameSource`` (``DecordSource`` or ``PyAVSource``); also a context manager.
+        A ``FrameSource`` (``DecordSource``, ``PyAVSource`` or ``FrameFolderSource``); also a
+        context manager.
 
     Raises:
         VideoError: a subclass saying what is wrong with the file (missing, a folder, empty,
@@ -426,6 +437,8 @@ def open_video(
     if backend not in ("auto", "decord", "pyav"):
         raise ConfigError(f"unknown video backend {backend!r}: choose auto, decord or pyav")
     p = Path(path)
+    if p.is_dir():
+        return open_frame_folder(p, fps, fps_source=fps_source)
     check_path(p)
     probe = probe_file(p)
     if backend == "pyav":
