@@ -1,4 +1,4 @@
-"""`vadetective batch` and `eval`: datasets, run folders and their metrics."""
+"""`vadetective batch`, `eval` and `compare`: datasets, run folders, their metrics and pages."""
 
 from __future__ import annotations
 
@@ -105,8 +105,12 @@ def eval_cmd(
     smoothing_size: float = typer.Option(
         0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
     ),
+    reports: bool = typer.Option(
+        True, "--reports/--no-reports", help="Write each video's report for the run page's links."
+    ),
 ) -> None:
-    """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
+    """Score a batch run with the field's protocols; writes metrics.json and the run page
+    (RUN/report.html) and prints a table."""
     from pydantic import ValidationError
 
     from vadetective.agent.eval.evaluate import EvalProtocol
@@ -125,7 +129,68 @@ def eval_cmd(
         annotations=annotations,
         console=out_console,
         protocol=chosen,
+        reports=reports,
     )
+
+
+@app.command("compare")
+@friendly_errors
+def compare_cmd(
+    run_a: Path = typer.Argument(..., help="The first run folder (A)."),
+    run_b: Path = typer.Argument(..., help="The second run folder (B)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the page (default RUN_B/compare-<A>.html)."
+    ),
+) -> None:
+    """Compare two runs: metrics side by side, per-video changes, configuration and prompts."""
+    compare_runs_cli(run_a, run_b, out, out_console)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def compare_runs_cli(run_a: Path, run_b: Path, out: Path | None, console: Console) -> Path:
+    """``vadetective compare``: print the comparison and write its page."""
+    from rich.table import Table
+
+    from vadetective.agent.eval.compare import compare_runs
+    from vadetective.agent.report.compare_page import render_compare_page
+
+    c = compare_runs(run_a, run_b)
+    table = Table(title=f"{escape(c.name_a)} vs {escape(c.name_b)}")
+    for col in ("metric (%)", c.name_a, c.name_b, "B - A"):
+        table.add_column(escape(col), justify="left" if col.startswith("metric") else "right")
+    for m in c.metrics:
+        if m.a is None and m.b is None:
+            continue
+        delta = "-" if m.delta is None else f"{100 * m.delta:+.2f}"
+        table.add_row(m.label, _pct(m.a), _pct(m.b), delta)
+    for key, (a, b) in c.cost.items():
+        table.add_row(key, f"{a:.1f}", f"{b:.1f}", f"{b - a:+.1f}")
+    console.print(table)
+    flipped = [d for d in c.videos if d.flipped]
+    console.print(
+        f"{len(flipped)} of {len(c.videos)} videos changed outcome"
+        + (": " + ", ".join(escape(d.video_id) for d in flipped[:8]) if flipped else "")
+        + ("…" if len(flipped) > 8 else ""),
+        highlight=False,
+    )
+    if c.config:
+        console.print(f"[bold]{len(c.config)} configuration differences[/]:")
+        for d in c.config[:20]:
+            console.print(
+                f"  {escape(d.key)}: {escape(d.a[:60])} -> {escape(d.b[:60])}", highlight=False
+            )
+    else:
+        console.print("same configuration")
+    if c.prompts:
+        console.print("prompts differ: " + ", ".join(escape(k) for k in c.prompts))
+    for w in c.warnings:
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    path = render_compare_page(run_a, run_b, out, comparison=c)
+    console.print(f"wrote {escape(str(path))}")
+    return path
 
 
 def run_dataset_cli(
@@ -223,8 +288,10 @@ def evaluate_run_cli(
     annotations: str | Path | None = None,
     console: Console | None = None,
     protocol: EvalProtocol | None = None,
+    reports: bool = True,
 ) -> Metrics:
-    """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
+    """``vadetective eval``: evaluate a run folder, write ``metrics.json`` and the run page,
+    print the table.
 
     Args:
         run_dir: the run folder.
@@ -232,6 +299,7 @@ def evaluate_run_cli(
         annotations: the official annotation file, with ``dataset``.
         console: where to print (default: a new rich console on stdout).
         protocol: see ``evaluate``.
+        reports: write each video's missing report (the run page links to them).
 
     Returns:
         The metrics.
@@ -250,8 +318,14 @@ def evaluate_run_cli(
         ground_truth = load_dataset(dataset[0], dataset[1], annotations)
     elif annotations is not None:
         raise DatasetError("--annotations needs --dataset KIND ROOT")
+    from vadetective.agent.report.run_page import render_run_page
+
     metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
     console = console or Console()
     console.print(format_metrics_table(metrics))
-    console.print(f"wrote {Path(run_dir) / RunFolder.METRICS}")
+    for w in metrics.warnings:
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    with console.status("writing the run page…"):
+        page = render_run_page(run_dir, ground_truth, metrics, reports=reports)
+    console.print(f"wrote {escape(str(Path(run_dir) / RunFolder.METRICS))} and {escape(str(page))}")
     return metrics

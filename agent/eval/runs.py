@@ -143,6 +143,22 @@ def mixed_configurations(record: dict[str, Any], results: list[RunResult]) -> li
     return out
 
 
+#: Keys whose values never reach a page or a comparison (they may hold credentials).
+SECRET_KEYS = frozenset({"api_key", "token", "password", "secret", "authorization"})
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-looking key's value replaced by ``"***"``."""
+    if isinstance(value, dict):
+        return {
+            k: ("***" if str(k).lower() in SECRET_KEYS and v else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def video_score(verdict: Verdict) -> float:
     """One anomaly score per video: the peak of its frame scores, else its confidence."""
     if verdict.frame_scores is not None and len(verdict.frame_scores) > 0:

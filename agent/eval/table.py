@@ -59,17 +59,30 @@ def format_metrics_table(metrics: Metrics) -> Table:
             (
                 "BLEU-1/2/3/4",
                 " / ".join(_fmt(x) for x in (cs.bleu1, cs.bleu2, cs.bleu3, cs.bleu4)),
-                "",
+                "justifications vs video-level descriptions",
             ),
             ("ROUGE-L", _fmt(cs.rouge_l), ""),
             ("METEOR", _fmt(cs.meteor), "" if cs.meteor_synonyms else "no WordNet: exact+stem"),
             ("CIDEr", _fmt(cs.cider, pct=False), "CIDEr-D (COCO)"),
         ]
+    if m.explanation is not None:
+        x = m.explanation
+        for what, table_ in (("justification", x.justification), ("answer", x.answer)):
+            for level, sc in table_.items():
+                rows.append(
+                    (
+                        f"  {what} vs {level}",
+                        f"{_fmt(sc.meteor)} / {_fmt(sc.bleu4)} / {_fmt(sc.cider, pct=False)}",
+                        f"METEOR / BLEU-4 / CIDEr, {x.videos.get(level, 0)} videos",
+                    )
+                )
     for r in rows:
         table.add_row(*r)
     c = m.counts
+    where = f"{m.dataset_kind}" + (f" ({m.dataset_split} split)" if m.dataset_split else "")
     table.caption = (
-        f"{c.videos} videos ({c.anomalous} anomalous, {c.normal} normal), {c.frames} frames; "
+        (f"{where}: " if m.dataset_kind else "")
+        + f"{c.videos} videos ({c.anomalous} anomalous, {c.normal} normal), {c.frames} frames; "
         f"expansion {m.protocol.expansion}, smoothing {m.smoothing}, headline AP {m.protocol.headline_ap}"
         + "".join(f"\n{n}" for n in m.notes)
     )

@@ -18,6 +18,7 @@ nltk's configuration is changed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -99,8 +100,10 @@ def system_dirs() -> list[Path]:
     return [Path(p) for p in ([env] if env else []) + list(SYSTEM_DIRS)]
 
 
+@functools.lru_cache(maxsize=1)
 def find_wordnet() -> tuple[Any | None, str | None]:
-    """A WordNet reader and where it came from, or ``(None, None)`` when none is installed."""
+    """A WordNet reader and where it came from, or ``(None, None)`` when none is installed
+    (looked up once per process: reading a WordNet takes seconds)."""
     from nltk.corpus import wordnet
 
     try:
