@@ -44,7 +44,7 @@ from vadetective.agent.report.pages import num, page, pct, redact, sort_value
 logger = logging.getLogger(__name__)
 
 _e = html.escape
-PAGE_NAME = "report.html"
+PAGE_NAME = RunFolder.PAGE
 _THUMB_PX = 192
 
 

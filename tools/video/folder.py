@@ -248,13 +248,18 @@ class FrameFolderSource:
         fps: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        frame_idx: Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[Frame]:
         """One sequential pass (see ``FrameSource.iter_frames``): each wanted image is read
-        once, at working resolution."""
-        if self._closed:
-            raise VideoError(f"{self._folder.name} was closed; open it again to read.")
+        once, at working resolution; either exactly ``frame_idx`` (yielded ascending, each
+        once) or every frame / about ``fps`` per second between ``start_s`` and ``end_s``."""
+        wanted = (
+            self._targets(frame_idx)
+            if frame_idx is not None
+            else self._targets(frames_between(self, fps, start_s, end_s))
+        )
         scale = self._scale(max_side)
-        for i in frames_between(self, fps, start_s, end_s).tolist():
+        for i in wanted.tolist():
             img = self._load(i, max_side)
             if img is None:
                 logger.warning("%s: %s could not be read; skipped", self._folder, self._files[i])

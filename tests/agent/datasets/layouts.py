@@ -96,7 +96,8 @@ def _frames(folder: Path, frames: np.ndarray, pattern: str, gray: bool = False,
 def _avi(path: Path, clip: Clip) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = clip.frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), clip.fps, (w, h))
+    fourcc = cv2.VideoWriter.fourcc(*"MJPG")
+    writer = cv2.VideoWriter(str(path), fourcc, clip.fps, (w, h))
     for f in clip.frames:
         writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()

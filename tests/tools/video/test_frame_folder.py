@@ -61,6 +61,8 @@ def test_one_pass_reads_each_frame_once_at_working_size(tmp_path: Path) -> None:
     assert [f.frame_idx for f in frames] == [4, 6, 8, 10, 12, 14, 16, 18]
     assert frames[0].image.shape == (50, 100, 3) and frames[0].scale == pytest.approx(2.0)
     assert src.frames_decoded == len(frames)
+    chosen = list(src.iter_frames(frame_idx=[7, 3, 3]))  # the one-pass contract's frame_idx
+    assert [f.frame_idx for f in chosen] == [3, 7] and src.frames_decoded == len(frames) + 2
     src.close()
     with pytest.raises(Exception, match="closed"):
         src.read([0])
@@ -162,3 +164,30 @@ def test_a_session_analyses_a_frame_folder(tmp_path: Path, small_clip: Path) -> 
     assert trace.video.fps_source == "given"
     assert verdict.frame_scores is not None and len(verdict.frame_scores) > 0
     assert max(verdict.frame_scores.t_s) <= trace.video.duration_s
+
+
+@pytest.mark.slow
+def test_cli_analyzes_a_frame_folder_with_its_frame_rate(tmp_path: Path, small_clip: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    with open_video(small_clip) as video:
+        frames = video.read(range(video.info.frame_count)).frames
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:05d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "vadetective", "analyze", str(folder), "--fps", "12",
+         "--profile", "classical", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "12.0 fps" in r.stdout and "frame rate: --fps flag" in r.stdout
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["video"]["fps"] == 12.0 and trace["video"]["fps_source"] == "--fps flag"
+    assert trace["video"]["duration_s"] == pytest.approx(len(frames) / 12)
