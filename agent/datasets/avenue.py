@@ -25,11 +25,11 @@ from vadetective.agent.datasets.base import (
     Dataset,
     FrameBox,
     LabeledVideo,
+    find_folder,
     is_video_file,
     options_of,
     resolve_missing,
     spans_from_labels,
-    walk_files,
 )
 from vadetective.agent.datasets.masks import cells, load_mat, masks_to_truth
 
@@ -39,17 +39,6 @@ KIND = "avenue"
 MASK_FOLDER = "testing_label_mask"
 VIDEO_FOLDER = "testing_videos"
 _MASK_NAME = re.compile(r"^(\d+)_label\.mat$", flags=re.IGNORECASE)
-
-
-def _find_dir(root: Path, name: str) -> Path | None:
-    if root.name == name and root.is_dir():
-        return root
-    best: Path | None = None
-    for p in walk_files(root):
-        d = p.parent
-        if d.name == name and (best is None or len(d.parts) < len(best.parts)):
-            best = d
-    return best
 
 
 def read_label_mat(path: Path) -> tuple[np.ndarray, list[FrameBox]]:
@@ -82,7 +71,9 @@ def load_avenue(
     """
     root = Path(root).expanduser()
     mask_dir = (
-        Path(annotations).expanduser() if annotations is not None else _find_dir(root, MASK_FOLDER)
+        Path(annotations).expanduser()
+        if annotations is not None
+        else find_folder(root, MASK_FOLDER)
     )
     if mask_dir is None or not mask_dir.is_dir():
         raise DatasetError(
@@ -93,7 +84,7 @@ def load_avenue(
     )
     if not masks:
         raise DatasetError(f"{mask_dir} holds no <n>_label.mat files")
-    video_dir = _find_dir(root, VIDEO_FOLDER)
+    video_dir = find_folder(root, VIDEO_FOLDER)
     by_number: dict[int, Path] = {}
     if video_dir is not None:
         for p in sorted(video_dir.iterdir()):

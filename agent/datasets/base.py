@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -431,6 +432,52 @@ def find_file(root: Path, names: Sequence[str]) -> Path | None:
         if p.name.lower() in wanted and (best is None or len(p.parts) < len(best.parts)):
             best = p
     return best
+
+
+def find_folder(root: Path, name: str) -> Path | None:
+    """The shallowest folder called ``name`` under ``root`` (``root`` itself first), hidden
+    folders skipped."""
+    if root.name == name and root.is_dir():
+        return root
+    best: Path | None = None
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if name in dirnames:
+            cand = Path(dirpath) / name
+            if best is None or len(cand.parts) < len(best.parts):
+                best = cand
+    return best
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON file holding a non-empty object (``what`` says of what, for the error).
+
+    Raises:
+        DatasetError: a missing file, invalid JSON, or anything but a non-empty object.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise DatasetError(f"annotation file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not a UTF-8 text file ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict) or not data:
+        raise DatasetError(f"{path}: expected an object of {what}")
+    return data
+
+
+def one_video(by_stem: dict[str, list[Path]], name: str, root: Path) -> Path | None:
+    """The one video called ``name`` (None when absent).
+
+    Raises:
+        DatasetError: the name is found more than once under ``root``.
+    """
+    paths = by_stem.get(name, [])
+    if len(paths) > 1:
+        raise DatasetError(f"{name} is found more than once under {root}; keep one")
+    return paths[0] if paths else None
 
 
 def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:

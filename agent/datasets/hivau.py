@@ -18,7 +18,6 @@ at levels ``event`` and ``clip``, so each granularity is scored on its own.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -32,7 +31,9 @@ from vadetective.agent.datasets.base import (
     TimedText,
     find_videos,
     index_by_stem,
+    one_video,
     options_of,
+    read_json_object,
     resolve_missing,
     walk_files,
 )
@@ -82,14 +83,7 @@ def _texts(entry: dict[str, Any], level: str, where: str) -> list[TimedText]:
 
 def parse_database(path: Path) -> dict[str, dict[str, Any]]:
     """The raw annotation file as ``{video: {labels, spans, summary, timed}}`` (checked)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"annotation file not found: {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict) or not data:
-        raise DatasetError(f"{path}: expected an object of videos")
+    data = read_json_object(path, "videos")
     out: dict[str, dict[str, Any]] = {}
     for name, entry in data.items():
         where = f"{path}: {name}"
@@ -158,17 +152,15 @@ def load_hivau(
     missing: list[str] = []
     for name in sorted(entries):
         e = entries[name]
-        paths = by_stem.get(name, [])
-        if len(paths) > 1:
-            raise DatasetError(f"{name} is found more than once under {root}; keep one")
-        if not paths:
+        video = one_video(by_stem, name, root)
+        if video is None:
             missing.append(name)
             continue
         anomalous = bool(e["labels"]) and bool(e["spans"])
         videos.append(
             LabeledVideo(
                 video_id=name,
-                path=str(paths[0].resolve()),
+                path=str(video.resolve()),
                 dataset=KIND,
                 category=e["labels"][0] if anomalous else "Normal",
                 categories=e["labels"] if anomalous else ["Normal"],

@@ -38,6 +38,7 @@ from vadetective.agent.datasets.base import (
     find_videos,
     index_by_stem,
     load_frame_mask,
+    one_video,
     options_of,
     read_lines,
     resolve_missing,
@@ -172,10 +173,8 @@ def load_msad(
     videos: list[LabeledVideo] = []
     missing: list[str] = []
     for i, (name, _) in enumerate(entries):
-        paths = by_stem.get(name, [])
-        if len(paths) > 1:
-            raise DatasetError(f"{name} is found more than once under {root}; keep one")
-        if not paths:
+        video = one_video(by_stem, name, root)
+        if video is None:
             missing.append(name)
             continue
         category = category_of(name)
@@ -188,7 +187,7 @@ def load_msad(
         videos.append(
             LabeledVideo(
                 video_id=name,
-                path=str(paths[0].resolve()),
+                path=str(video.resolve()),
                 dataset=KIND,
                 category=category,
                 is_anomalous=anomalous,

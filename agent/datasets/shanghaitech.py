@@ -20,6 +20,7 @@ from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
+    find_folder,
     is_video_file,
     load_frame_mask,
     options_of,
@@ -33,19 +34,6 @@ KIND = "shanghaitech"
 MASK_FOLDER = "test_frame_mask"
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SHANGHAITECH_FPS = 24.0
-
-
-def _find_mask_folder(root: Path) -> Path | None:
-    if root.name == MASK_FOLDER and root.is_dir():
-        return root
-    best: Path | None = None
-    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if MASK_FOLDER in dirnames:
-            cand = Path(dirpath) / MASK_FOLDER
-            if best is None or len(cand.parts) < len(best.parts):
-                best = cand
-    return best
 
 
 def _index_media(root: Path, skip: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
@@ -89,7 +77,7 @@ def load_shanghaitech(
     """
     root = Path(root).expanduser()
     if annotations is None:
-        found = _find_mask_folder(root)
+        found = find_folder(root, MASK_FOLDER)
         if found is None:
             raise DatasetError(f"no {MASK_FOLDER}/ folder under {root}: pass it explicitly")
         mask_dir = found

@@ -16,7 +16,6 @@ name with ``Normal`` is a normal video, the class is the name's prefix. When UCF
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -32,7 +31,9 @@ from vadetective.agent.datasets.base import (
     find_file,
     find_videos,
     index_by_stem,
+    one_video,
     options_of,
+    read_json_object,
     read_lines,
     resolve_missing,
     strip_video_suffix,
@@ -77,16 +78,7 @@ def parse_uca_json(path: Path) -> dict[str, list[TimedText]]:
     Raises:
         DatasetError: invalid JSON, or an entry whose timestamps and sentences do not pair up.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"annotation file not found: {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict) or not data:
-        raise DatasetError(
-            f"{path}: expected an object of videos, each with timestamps and sentences"
-        )
+    data = read_json_object(path, "videos, each with timestamps and sentences")
     out: dict[str, list[TimedText]] = {}
     for name, entry in data.items():
         where = f"{path}: {name}"
@@ -191,10 +183,8 @@ def load_uca(
     videos: list[LabeledVideo] = []
     missing: list[str] = []
     for name in sorted(sentences):
-        paths = by_stem.get(name, [])
-        if len(paths) > 1:
-            raise DatasetError(f"{name} is found more than once under {root}; keep one")
-        if not paths:
+        video = one_video(by_stem, name, root)
+        if video is None:
             missing.append(name)
             continue
         category = category_of(name)
@@ -202,7 +192,7 @@ def load_uca(
         videos.append(
             LabeledVideo(
                 video_id=name,
-                path=str(paths[0].resolve()),
+                path=str(video.resolve()),
                 dataset=KIND,
                 category=category,
                 categories=[category],

@@ -36,6 +36,7 @@ from vadetective.agent.eval.runs import (
     video_rows,
     worst,
 )
+from vadetective.agent.eval.table import headline_rows
 from vadetective.agent.report.charts import curve_svg, pr_curve_of, roc_curve_of
 from vadetective.agent.report.html import render_report
 from vadetective.agent.report.images import ImageEmbedder, frame_refs
@@ -119,26 +120,7 @@ def _warnings(metrics: Metrics | None) -> str:
 
 def _metrics_table(m: Metrics) -> str:
     p = m.protocol
-    rows = [
-        ("frame AUC", pct(m.frame_auc), "ROC-AUC pooled over every frame of every video"),
-        ("frame AP", pct(m.frame_ap), "area under the PR curve (XD-Violence's official code)"),
-        ("frame AP (sklearn)", pct(m.frame_ap_sklearn), "average_precision_score"),
-        (
-            "macro AUC",
-            pct(m.macro_auc),
-            f"mean per-video AUC ({p.macro_single_class} single-class)",
-        ),
-        ("AUC abnormal only", pct(m.auc_abnormal_only), "pooled over the anomalous videos"),
-        ("FAR normal", pct(m.far_normal), f"frames of normal videos scored > {p.far_threshold:g}"),
-        ("video accuracy", pct(m.video_accuracy), "is_anomalous right (undecided counts wrong)"),
-        ("span mAP", pct(m.span_map), "temporal detection, tIoU " + ", ".join(m.span_ap)),
-    ]
-    if m.box_annotated:
-        rows += [
-            ("box TIoU", pct(m.box_tiou), f"{m.box_annotated} annotated boxes, conf >= "
-             f"{p.box_conf_threshold:g}"),
-            ("box mean IoU", pct(m.box_mean_iou), ""),
-        ]  # fmt: skip
+    rows = [(label, pct(v), about) for label, v, about in headline_rows(m)]
     body = "".join(
         f'<tr><td>{_e(a)}</td><td class="num">{_e(b)}</td><td class="meta">{_e(c)}</td></tr>'
         for a, b, c in rows
