@@ -413,6 +413,25 @@ def find_videos(root: Path) -> list[Path]:
     return sorted(p for p in walk_files(root) if is_video_file(p))
 
 
+#: A folder needs at least this many images (and no video file) to be read as a video.
+MIN_FOLDER_FRAMES = 2
+
+
+def find_frame_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` (itself included) that hold frames: ``MIN_FOLDER_FRAMES`` or more
+    images and no video file, sorted by path."""
+    from vadetective.tools.video.folder import IMAGE_EXTENSIONS
+
+    images: dict[Path, int] = {}
+    with_videos: set[Path] = set()
+    for p in walk_files(root):
+        if is_video_file(p):
+            with_videos.add(p.parent)
+        elif p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
+            images[p.parent] = images.get(p.parent, 0) + 1
+    return sorted(d for d, n in images.items() if n >= MIN_FOLDER_FRAMES and d not in with_videos)
+
+
 def index_by_stem(paths: Iterable[Path]) -> dict[str, list[Path]]:
     """Group files by name without suffix."""
     out: dict[str, list[Path]] = {}
@@ -482,8 +501,9 @@ def one_video(by_stem: dict[str, list[Path]], name: str, root: Path) -> Path | N
 
 def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:
     """A file-name-safe id per path: the name without suffix, or, where two paths share it,
-    the path relative to ``root`` without suffix with ``/`` replaced by ``__``."""
-    stems = [p.stem for p in paths]
+    the path relative to ``root`` without suffix with ``/`` replaced by ``__`` (a folder of
+    frames keeps its whole name)."""
+    stems = [p.name if p.is_dir() else p.stem for p in paths]
     counts: dict[str, int] = {}
     for s in stems:
         counts[s] = counts.get(s, 0) + 1
@@ -496,7 +516,8 @@ def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:
             rel = p.resolve().relative_to(root.resolve())
         except ValueError:
             rel = Path(*p.parts[-3:])
-        out.append("__".join(rel.with_suffix("").parts).lstrip("."))
+        rel = rel if p.is_dir() else rel.with_suffix("")
+        out.append("__".join(rel.parts).lstrip(".") or s)
     return out
 
 

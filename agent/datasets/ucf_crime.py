@@ -258,4 +258,5 @@ def load_ucf_crime(
         ),
         videos=videos,
         missing=missing,
+        split="test",
     )

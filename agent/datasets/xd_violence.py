@@ -180,4 +180,5 @@ def load_xd_violence(
         options=options_of(allow_missing=allow_missing),
         videos=sorted(videos, key=lambda v: v.video_id),
         missing=missing,
+        split="test",
     )

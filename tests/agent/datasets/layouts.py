@@ -81,6 +81,15 @@ class Layout:
     folder_fps: str | None = None  # expected fps_source of frame-folder videos
     boxes: bool = False
     texts: tuple[str, ...] = ()  # reference levels expected in the explanation scores
+    folders: int | None = None  # how many videos are frame folders (default: all, with folder_fps)
+    labelled: bool = True  # False: a plain folder, nothing to score against
+    fps: float | None = None  # a --fps flag the batch is run with
+
+    @property
+    def frame_folders(self) -> int:
+        if self.folders is not None:
+            return self.folders
+        return self.videos if self.folder_fps else 0
 
 
 def _frames(folder: Path, frames: np.ndarray, pattern: str, gray: bool = False,
@@ -285,7 +294,66 @@ def hivau(root: Path, a: Clip, n: Clip) -> Layout:
     return Layout("hivau", videos, annotations=ann, texts=("clip", "event", "video"))
 
 
+def ucf_crime(root: Path, a: Clip, n: Clip) -> Layout:
+    import pickle
+
+    base = root / "UCF_Crimes"
+    _copy(a.mp4, base / "Videos" / "Abuse" / "Abuse028_x264.mp4")
+    _copy(n.mp4, base / "Videos" / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4")
+    (s, e), *_ = a.spans()
+    (base / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
+        f"Abuse028_x264.mp4  Abuse  {s}  {e + 1}  -1  -1\n"
+        "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1\n",
+        encoding="utf-8",
+    )
+    boxes = {
+        "Abuse028_x264.mp4": [
+            [f"Abuse/Abuse028_x264/Abuse028_x264_{i:06d}.jpg", *xyxy] for i, xyxy in a.boxes
+        ]
+    }
+    (base / "Test_annotation.pkl").write_bytes(pickle.dumps(boxes, protocol=2))
+    return Layout("ucf-crime", base, boxes=True)
+
+
+def xd_violence(root: Path, a: Clip, n: Clip) -> Layout:
+    abnormal = "Bad.Boys.1995__#01-11-55_01-12-40_label_B1-0-0"
+    _copy(a.mp4, root / "videos" / f"{abnormal}.mp4")
+    _copy(n.mp4, root / "videos" / "A.Beautiful.Mind.2001__#00-25-20_00-29-20_label_A.mp4")
+    (s, e), *_ = a.spans()
+    (root / "annotations.txt").write_text(f"{abnormal} {s} {e + 1}\n", encoding="utf-8")
+    return Layout("xd-violence", root)
+
+
+def manifest(root: Path, a: Clip, n: Clip) -> Layout:
+    """A user's own set: a frame folder (its frame rate in the manifest) and a video file."""
+    _frames(root / "cams" / "gate", a.frames, "frame{}.png")
+    _copy(n.mp4, root / "clips" / "square.mp4")
+    (s, e), *_ = a.spans()
+    rows = [
+        {"path": "cams/gate", "fps": a.fps, "label": "sprint",
+         "spans": [[s / a.fps, (e + 1) / a.fps]], "description": a.description},
+        {"path": "clips/square.mp4", "label": "normal", "description": n.description},
+    ]  # fmt: skip
+    (root / "manifest.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+    )
+    return Layout(
+        "manifest", root, folder_fps=f"manifest ({a.fps:g} fps)", folders=1, texts=("video",)
+    )
+
+
+def folder(root: Path, a: Clip, n: Clip) -> Layout:
+    """A plain folder: a frame folder and a video file, no labels; ``--fps`` for the frames."""
+    _frames(root / "gate", a.frames, "{:05d}.jpg")
+    _copy(n.mp4, root / "square.mp4")
+    return Layout("folder", root, folder_fps="--fps flag", folders=1, labelled=False, fps=a.fps)
+
+
 BUILDERS: dict[str, Callable[[Path, Clip, Clip], Layout]] = {
+    "ucf-crime": ucf_crime,
+    "xd-violence": xd_violence,
+    "manifest": manifest,
+    "folder": folder,
     "shanghaitech": shanghaitech,
     "ucsd-ped1": ucsd_ped1,
     "ucsd-ped2": ucsd_ped2,

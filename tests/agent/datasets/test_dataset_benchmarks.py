@@ -1,6 +1,7 @@
 """The benchmark adapters on files written in each dataset's official format: UCSD Ped1/Ped2,
 CUHK Avenue, MSAD, NWPU Campus, UCA, HIVAU-70k, ShanghaiTech frame folders and UBnormal's
-two official splits, with the malformed files each must refuse by name."""
+two official splits, a plain folder and a manifest of frame folders, with the malformed files
+each must refuse by name."""
 
 from __future__ import annotations
 
@@ -277,3 +278,56 @@ def test_hivau_bad_events(build: Build) -> None:
     layout.annotations.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=r"Arrest001_x264: 'events' entry .* 0 <= start <= end"):
         _load(layout)
+
+
+# ------------------------------------------------------------- a user's own frame folders
+
+
+def test_a_plain_folder_reads_frame_folders_as_videos(build: Build) -> None:
+    layout = build("folder")
+    (layout.root / "stills").mkdir()
+    (layout.root / "stills" / "cover.jpg").write_bytes(b"x")  # one image is not a video
+    (layout.root / "square.jpg").write_bytes(b"x")  # beside a video file: not a frame
+    ds = _load(layout)
+    assert [(v.video_id, Path(v.path).is_dir()) for v in ds] == [("gate", True), ("square", False)]
+    assert all(v.is_anomalous is None for v in ds)
+
+
+def test_folder_ids_keep_dotted_names_and_tell_twins_apart(tmp_path: Path) -> None:
+    for d in ("a/cam.v2", "b/cam.v2"):
+        (tmp_path / d).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / d / f"{i}.png").write_bytes(b"x")
+    (tmp_path / "solo.v1").mkdir()
+    for i in range(3):
+        (tmp_path / "solo.v1" / f"{i}.png").write_bytes(b"x")
+    ids = [v.video_id for v in load_dataset("folder", tmp_path)]
+    assert ids == ["a__cam.v2", "b__cam.v2", "solo.v1"]
+
+
+def test_a_manifest_gives_a_frame_folder_its_frame_rate(build: Build) -> None:
+    ds = _load(build("manifest"))
+    gate, square = ds.videos
+    assert Path(gate.path).is_dir() and gate.fps == 15.0 and gate.fps_source == "manifest (15 fps)"
+    assert square.fps is None and square.fps_source is None
+    assert gate.is_anomalous and gate.spans and gate.descriptions
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"path": "v.mp4", "fps": "fast"}\n', "'fps' must be a number"),
+        ('{"path": "v.mp4", "fps": 0}\n', "'fps' must be a positive number"),
+        ('{"path": "v.mp4", "fps": -5}\n', "'fps' must be a positive number"),
+    ],
+)
+def test_manifest_frame_rates_that_are_not_one(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    (tmp_path / "manifest.jsonl").write_text(text)
+    with pytest.raises(DatasetError, match=says) as err:
+        load_dataset("manifest", tmp_path)
+    assert "manifest.jsonl:1:" in str(err.value)
+    (tmp_path / "manifest.jsonl").unlink()
+    (tmp_path / "manifest.csv").write_text("path,fps\nv.mp4,x12\n")
+    with pytest.raises(DatasetError, match="'fps' must be a number"):
+        load_dataset("manifest", tmp_path)
