@@ -159,6 +159,16 @@ def public_config(config: Config) -> dict[str, Any]:
     return data
 
 
+def recorded_config(config: Config) -> dict[str, Any]:
+    """The configuration as ``run.json`` records it: every field, a server's API key as
+    ``"***"`` (run folders get shared; the key is never written)."""
+    data: dict[str, Any] = json.loads(config.model_dump_json())
+    server = data.get("server")
+    if isinstance(server, dict) and server.get("api_key"):
+        server["api_key"] = "***"
+    return data
+
+
 def prompts_of(config: Config) -> dict[str, Any]:
     """The prompts a run uses: the planner's and, for CLIP/SigLIP scoring, the prompt bank."""
     from vadetective.graphs import prompts

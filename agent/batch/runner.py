@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vadetective.agent.batch.provenance import provenance
+from vadetective.agent.batch.provenance import provenance, recorded_config
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import ConfigError
@@ -97,7 +97,7 @@ def run_record(
         "question": question or DEFAULT_QUESTION,
         "graph": graph,
         "profile": config.profile,
-        "config": json.loads(config.model_dump_json()),
+        "config": recorded_config(config),
         "models": {
             role: config.model_id(name) or name
             for role, name in (

@@ -85,6 +85,29 @@ def test_model_revisions_name_local_weights_and_what_is_missing(tmp_path: Path) 
     assert served["planner"]["model"] == "m" and served["planner"]["endpoint"] == "http://h/v1"
 
 
+def test_model_revisions_name_the_hub_commit_of_a_cached_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hub" / "models--org--tiny-clip"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    config = config_for("classical", scorer="clip", models={"clip": "org/tiny-clip"})
+    assert P.model_revisions(config)["scorer"]["revision"] is None  # config only: no weights
+    (snap / "model.safetensors").write_bytes(b"w")
+    assert P.model_revisions(config)["scorer"] == {
+        "backend": "clip",
+        "model": "org/tiny-clip",
+        "revision": f"org/tiny-clip@{commit}",
+    }
+
+
 def test_packages_name_the_versions_that_matter() -> None:
     versions = P.package_versions()
     assert {"python", "vadetective", "numpy", "scikit-learn"} <= set(versions)

@@ -248,6 +248,9 @@ def server_run(sht_run: Path, tmp_path: Path) -> Iterator[Path]:
         summary = run_dataset(ds, run, config=config)
         assert summary.failed == 0, [o.error for o in summary.outcomes]
         assert server.requests, "the planner server was never asked"
+    for f in run.rglob("*"):  # the key reaches the server, never the run folder
+        assert not f.is_file() or b"sk-secret" not in f.read_bytes(), f
+    assert json.loads((run / "run.json").read_text())["config"]["server"]["api_key"] == "***"
     evaluate_run(run)
     yield run
 
