@@ -18,9 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vadetective.agent.core.config import Config
-from vadetective.agent.core.io import atomic_write_text
+from langchain_core.language_models import BaseChatModel
+from pydantic import ValidationError
+
+from vadetective.agent.checkpoints import checkpointer, read_state
+from vadetective.agent.core.catalog import Role
+from vadetective.agent.core.config import Config, config_error
+from vadetective.agent.core.errors import ConfigError, SessionClosedError
+from vadetective.agent.core.io import atomic_write_text, writable_folder
 from vadetective.agent.core.types import Cost, Trace, TraceStep, Verdict, utcnow
+from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
 from vadetective.graphs.builders import build_graph
 from vadetective.graphs.nodes import Runtime
@@ -67,21 +74,39 @@ class Detective:
         fps_source: str | None = None,
         **overrides: Any,
     ) -> None:
+        if isinstance(planner, str):  # a planner backend by name, checked like any setting
+            if config is None:
+                overrides["planner"], planner = planner, None
+            else:
+                config, planner = _with(config, planner=planner), None
+        elif planner is not None and not (
+            hasattr(planner, "decide") or isinstance(planner, BaseChatModel)
+        ):
+            raise ConfigError(
+                "planner must be a planner name, an object with decide(), or a LangChain chat "
+                f"model, got {type(planner).__name__}"
+            )
         self.config = config if config is not None else profile_config(profile, **overrides)
+        # A profile that cannot run is an error now, before the video is decoded.
+        prebuilt: tuple[Role, ...] = ("scorer", "grounder", "inspector") if backends else ()
+        preflight(self.config, skip_roles=(*prebuilt, *(("planner",) if planner else ())))
+        # ... and so is an output folder that cannot be written (not after the analysis).
+        self.out = (
+            writable_folder(out, "the output folder")
+            if out is not None
+            else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
+        )
         self.source: FrameSource = (
             open_video(video, fps=fps, fps_source=fps_source)
             if isinstance(video, str | Path)
             else video
         )
-        self.out = (
-            Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
-        )
-        self.out.mkdir(parents=True, exist_ok=True)
         self.backends = backends or Backends(self.config)
         self.toolbox = Toolbox(self.source, self.config, self.out, self.backends)
         self._planner_override = planner
         self._planner: Any | None = None
         self.traces: list[Trace] = []
+        self._closed = False
 
     # ------------------------------------------------------------------ public
     @property
@@ -114,6 +139,10 @@ class Detective:
         Returns:
             The verdict; the full trace is in ``last_trace``.
         """
+        if self._closed:
+            raise SessionClosedError(
+                "this Detective is closed: its video is no longer open; open a new Detective"
+            )
         question = (question or DEFAULT_QUESTION).strip() or DEFAULT_QUESTION
         graph_name = graph or self.config.graph
         started = utcnow()
@@ -176,6 +205,8 @@ class Detective:
         return verdict_path, trace_path
 
     def close(self) -> None:
+        """Close the video; ``ask`` refuses afterwards."""
+        self._closed = True
         self.source.close()
 
     def __enter__(self) -> Detective:
@@ -212,11 +243,11 @@ class Detective:
             "configurable": {"thread_id": thread},
             "recursion_limit": 4 * (self.config.max_steps + self.config.max_planner_calls) + 40,
         }
-        with _checkpointer(checkpoint) as saver:
+        with checkpointer(checkpoint) as saver:
             app = build_graph(graph_name, runtime, checkpointer=saver)
             resume = False
             if checkpoint is not None:
-                snapshot = app.get_state(run_config)
+                snapshot = read_state(app, run_config, checkpoint)
                 resume = bool(snapshot.values) and bool(snapshot.next)
                 if resume:
                     log.warning("resuming an interrupted analysis from %s", checkpoint)
@@ -228,66 +259,20 @@ class Detective:
             return dict(app.get_state(run_config).values)
 
 
+def _with(config: Config, **changes: Any) -> Config:
+    """``config`` with ``changes``, validated like a new one."""
+    try:
+        return Config.model_validate({**config.model_dump(), **changes})
+    except ValidationError as exc:
+        raise config_error(exc) from None
+
+
 def _steps_of(update: dict[str, Any]) -> list[TraceStep]:
     out: list[TraceStep] = []
     for node_update in update.values():
         if isinstance(node_update, dict):
             out.extend(node_update.get("steps", []))
     return out
-
-
-def checkpoint_serializer() -> Any:
-    """The serializer of every checkpoint: it revives only our own types (``_SAFE_TYPES``)."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # LangGraph: lazily
-
-    return JsonPlusSerializer(allowed_msgpack_modules=_SAFE_TYPES)
-
-
-class _checkpointer:
-    """In-memory checkpoints by default; a SQLite file when a path is given (resumable)."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = path
-        self._cm: Any = None
-
-    def __enter__(self) -> Any:
-        serde = checkpoint_serializer()
-        if self.path is None:
-            from langgraph.checkpoint.memory import InMemorySaver
-
-            return InMemorySaver(serde=serde)
-        import sqlite3
-
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
-        return SqliteSaver(self._conn, serde=serde)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path is not None:
-            self._conn.close()
-
-
-# The only classes a checkpoint may revive: our own frozen types (plus LangChain messages,
-# which the serializer admits itself).
-_SAFE_TYPES = [
-    ("vadetective.agent.core.types", name)
-    for name in (
-        "VideoInfo",
-        "TimeSpan",
-        "Box",
-        "ScoreCurve",
-        "ImageRef",
-        "Evidence",
-        "Verdict",
-        "TraceStep",
-        "Cost",
-    )
-] + [
-    ("vadetective.agent.core.vocabulary", name)
-    for name in ("ToolName", "ScoreFamily", "Category", "MeasuredFacts", "TimelineFacts")
-]
 
 
 def analyze(

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from vadetective.agent.core.catalog import DEFAULT_MODELS, PROFILES
 from vadetective.agent.core.config import config_for
+from vadetective.agent.core.deps import require_tested
 from vadetective.agent.core.errors import ConfigError, MissingExtraError, ModelUnavailableError
 from vadetective.agent.core.io import content_hash
 from vadetective.agent.core.types import Frozen
@@ -165,13 +166,20 @@ def hf_from_pretrained(
 
 
 def import_or_extra(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency or raise an error that names the extra to install."""
+    """Import an optional dependency or raise an error that names the extra to install.
+
+    The extra's packages must also be inside the version ranges vadetective is tested on
+    (``core.deps.require_tested``): a newer transformers that changed the internals a backend
+    rests on is one sentence naming it, not a traceback from deep inside it.
+    """
     import importlib
 
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+    require_tested(extra, purpose)
+    return imported
 
 
 def resolve_auto_profile(models: dict[str, str] | None = None) -> str:
@@ -393,7 +401,8 @@ def _pull_ultralytics(status: ModelStatus) -> str:
     return str(attempt_download_asset(target))
 
 
-def _ultralytics_online() -> bool:
+def ultralytics_online() -> bool:
+    """True when ultralytics may download weights (not ``YOLO_OFFLINE``, and online)."""
     if os.environ.get("YOLO_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         return False
     try:
@@ -453,7 +462,7 @@ def pull_models(
             )
     if yolo_missing:
         import_or_extra("ultralytics", "yolo", "downloading YOLO weights")
-        if not _ultralytics_online():
+        if not ultralytics_online():
             raise ModelUnavailableError(
                 f"cannot download {', '.join(t.model_id for t in yolo_missing)}: ultralytics is "
                 "offline (YOLO_OFFLINE is set or there is no network); put the .pt files in "

@@ -27,10 +27,10 @@ class _VideoWorker:
         self.config = Config.model_validate_json(config_json)
         self.question, self.graph, self.out = question, graph, Path(out)
 
-    def run(self, item_json: str) -> tuple[str, str, float, str | None, bool | None]:
+    def run(self, item_json: str) -> tuple[str, str, float, str | None, bool | None, bool]:
         item = LabeledVideo.model_validate_json(item_json)
         o = analyze_video(item, self.config, self.question, self.graph, self.out)
-        return o.video_id, o.status, o.seconds, o.error, o.is_anomalous
+        return o.video_id, o.status, o.seconds, o.error, o.is_anomalous, o.fatal
 
 
 def _gpus_per_actor(config: Config) -> float:
@@ -75,10 +75,12 @@ def run_on_ray(
         results = pool.map_unordered(
             lambda a, item: a.run.remote(item.model_dump_json()), list(todo)
         )
-        for video_id, status, seconds, error, is_anomalous in results:
+        for video_id, status, seconds, error, is_anomalous, fatal in results:
             finish(
                 by_id[video_id],
-                VideoOutcome(video_id, status, seconds, error=error, is_anomalous=is_anomalous),
+                VideoOutcome(
+                    video_id, status, seconds, error=error, is_anomalous=is_anomalous, fatal=fatal
+                ),
             )
     finally:
         if started_here:

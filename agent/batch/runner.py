@@ -8,7 +8,9 @@ Layout of a run folder::
     failures.jsonl           one line per failed attempt (video id, error); retried on request
 
 A second run skips finished videos; an interrupted run (Ctrl-C or kill -9) loses nothing already
-written and leaves no half-written result. Models load once per worker process (or Ray actor).
+written and leaves no half-written result, and its workers end with it. Models load once per
+worker process (or Ray actor); a worker that dies is replaced and its videos retried
+(``agent.batch.pool``). Batches sharing one folder split the work (``agent.batch.claims``).
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.batch.claims import Claims, WorkQueue
+from vadetective.agent.batch.pool import run_pool
 from vadetective.agent.batch.provenance import provenance, recorded_config
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
+from vadetective.agent.core.catalog import GRAPHS
 from vadetective.agent.core.config import Config
-from vadetective.agent.core.errors import ConfigError
-from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.errors import ConfigError, OutputError
+from vadetective.agent.core.io import atomic_write_text, loads_json, writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_dataset
+from vadetective.agent.preflight import preflight
 from vadetective.agent.profiles import profile_config
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,7 @@ class BatchSummary:
     skipped: int = 0
     failed: int = 0
     seconds: float = 0.0
+    retried: int = 0  # videos retried because the worker analyzing them died
     outcomes: list[VideoOutcome] = field(default_factory=list)
 
     @property
@@ -131,18 +137,30 @@ def _same_run(old: dict[str, Any], new: dict[str, Any]) -> bool:
     )
 
 
+def _failure_rows(out: Path) -> list[dict[str, Any]]:
+    path = out / FAILURES
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = loads_json(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue  # a line cut by a kill mid-append; the video is simply retried later
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def read_failures(out: Path) -> dict[str, str]:
     """Video id -> last recorded error, for videos that still have no result."""
-    path = out / FAILURES
-    failed: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill mid-append; the video is simply retried later
-            failed[str(row.get("video_id"))] = str(row.get("error"))
+    failed = {str(r.get("video_id")): str(r.get("error")) for r in _failure_rows(out)}
     return {k: v for k, v in failed.items() if not (out / RESULTS / f"{k}.json").exists()}
+
+
+def failures_since(out: Path, since_iso: str) -> set[str]:
+    """Ids of the videos whose failure was recorded at or after ``since_iso`` (UTC, ISO 8601)."""
+    return {str(r.get("video_id")) for r in _failure_rows(out) if str(r.get("at", "")) >= since_iso}
 
 
 def _record_failure(out: Path, item: LabeledVideo, error: str) -> None:
@@ -158,10 +176,13 @@ def _record_failure(out: Path, item: LabeledVideo, error: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _clean_partial(out: Path) -> None:
-    """Remove temp files a killed run left behind (atomic writes never leave a partial result)."""
+def _clean_partial(out: Path, claims: Claims) -> None:
+    """Remove temp files a killed run left behind (atomic writes never leave a partial result),
+    but not those of a video another batch on this folder is writing right now."""
     for tmp in (out / RESULTS).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+        video_id = tmp.name[1:].split(".json.", 1)[0]
+        if claims.is_free(video_id):
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the runner
@@ -206,6 +227,10 @@ def run_dataset(
         path = Path(dataset)
         kind = "manifest" if path.is_file() else "folder"
         dataset = load_dataset(kind, path)
+    if num_shards < 1:
+        raise ConfigError(f"--num-shards must be at least 1, got {num_shards}")
+    if graph not in GRAPHS:
+        raise ConfigError(f"unknown graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if not 0 <= shard < num_shards:
         raise ConfigError(
             f"--shard must be in [0, {num_shards - 1}] for {num_shards} shards, got {shard}"
@@ -214,17 +239,117 @@ def run_dataset(
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if engine not in ("local", "ray"):
         raise ConfigError(f"unknown engine {engine!r}: choose local or ray")
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit must be 0 or more, got {limit}")
     config = config if config is not None else profile_config(profile, **overrides)
-    out = Path(out)
-    (out / RESULTS).mkdir(parents=True, exist_ok=True)
-    _clean_partial(out)
-
+    preflight(config)  # a profile that cannot run fails now, not once per video
+    out = writable_folder(Path(out), "--out")
+    writable_folder(out / RESULTS, "--out")
+    claims = Claims(out)
     record = run_record(dataset, config, question, graph)
+    with claims.setup():  # one batch at a time compares and writes run.json
+        _clean_partial(out, claims)
+        _check_and_write_record(out, record)
+
+    items = sorted(dataset, key=lambda v: v.video_id)[shard::num_shards]
+    if limit is not None:
+        items = items[:limit]
+    started_at = datetime.now(UTC).isoformat()
+    failed_before = read_failures(out)
+    summary = BatchSummary(out=out, total=len(items))
+
+    def report(outcome: VideoOutcome) -> None:
+        summary.outcomes.append(outcome)
+        if progress:
+            progress(outcome, len(summary.outcomes), summary.total)
+
+    failures_seen: dict[str, Any] = {"size": 0, "ids": set()}
+
+    def failed_since_start() -> set[str]:
+        path = out / FAILURES
+        size = path.stat().st_size if path.exists() else 0
+        if size != failures_seen["size"]:  # re-read only when a failure was appended
+            failures_seen.update(size=size, ids=failures_since(out, started_at))
+        return failures_seen["ids"]
+
+    def settled(item: LabeledVideo) -> str | None:
+        """Why ``item`` needs no work now (None: it does)."""
+        if (out / RESULTS / f"{item.video_id}.json").exists():
+            return "finished"
+        if item.video_id in failed_before and not retry_failed:
+            return failed_before[item.video_id]
+        if item.video_id in failed_since_start():
+            return "failed in another batch on this folder"
+        return None
+
+    def skip(item: LabeledVideo, why: str) -> None:
+        summary.skipped += 1
+        report(VideoOutcome(item.video_id, "skipped", error=None if why == "finished" else why))
+
+    todo: list[LabeledVideo] = []
+    for item in items:
+        why = settled(item)
+        if why is None:
+            todo.append(item)
+        else:
+            skip(item, why)
+
+    t0 = time.perf_counter()
+
+    def finish(item: LabeledVideo, outcome: VideoOutcome) -> None:
+        if outcome.fatal:  # the folder is full or read-only: every next video would fail too
+            raise OutputError(
+                f"the run folder {out} cannot be written ({outcome.error}): free some space or "
+                "make it writable, then run the batch again; finished videos are kept"
+            )
+        if outcome.status == "failed":
+            summary.failed += 1
+            _record_failure(out, item, outcome.error or "unknown error")
+        else:
+            summary.done += 1
+        report(outcome)
+
+    queue = WorkQueue(todo, claims, settled, skip)
+    try:
+        if engine == "ray":
+            from vadetective.agent.batch.ray import run_on_ray
+
+            claimed = _take_all(queue)  # Ray takes the whole list at once
+            run_on_ray(claimed, config, question, graph, out, workers, finish)
+        elif workers == 1:
+            while queue:
+                next_item = queue.take()
+                if next_item is None:  # the rest is being analyzed by another batch
+                    time.sleep(1.0)
+                    continue
+                finish(next_item, analyze_video(next_item, config, question, graph, out))
+                queue.done(next_item)
+        else:
+            summary.retried = run_pool(queue, config, question, graph, out, workers, finish)
+    finally:
+        claims.release_all()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _take_all(queue: WorkQueue) -> list[LabeledVideo]:
+    """Claim everything claimable now (videos claimed by another batch are left to it)."""
+    taken: list[LabeledVideo] = []
+    while (item := queue.take()) is not None:
+        taken.append(item)
+    for item in queue.busy:
+        log.warning("%s is being analyzed by another batch; leaving it to that one", item.video_id)
+    return taken
+
+
+def _check_and_write_record(out: Path, record: dict[str, Any]) -> None:
     run_json = out / RunFolder.RUN
     if run_json.exists():
         try:
-            old = json.loads(run_json.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+            old = loads_json(run_json.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
+            old = None
+        if not isinstance(old, dict):
             old = None
         if old is not None and not _same_run(old, record):
             raise ConfigError(
@@ -233,89 +358,6 @@ def run_dataset(
             )
         record["started_at"] = (old or {}).get("started_at", record["started_at"])
     atomic_write_text(run_json, json.dumps(record, indent=2))
-
-    items = sorted(dataset, key=lambda v: v.video_id)[shard::num_shards]
-    if limit is not None:
-        items = items[:limit]
-    failed_before = read_failures(out)
-    summary = BatchSummary(out=out, total=len(items))
-    todo: list[LabeledVideo] = []
-    for item in items:
-        finished = (out / RESULTS / f"{item.video_id}.json").exists()
-        if finished or (item.video_id in failed_before and not retry_failed):
-            outcome = VideoOutcome(
-                item.video_id,
-                "skipped",
-                error=failed_before.get(item.video_id) if not finished else None,
-            )
-            summary.skipped += 1
-            summary.outcomes.append(outcome)
-            if progress:
-                progress(outcome, len(summary.outcomes), summary.total)
-        else:
-            todo.append(item)
-
-    t0 = time.perf_counter()
-
-    def finish(item: LabeledVideo, outcome: VideoOutcome) -> None:
-        if outcome.status == "failed":
-            summary.failed += 1
-            _record_failure(out, item, outcome.error or "unknown error")
-        else:
-            summary.done += 1
-        summary.outcomes.append(outcome)
-        if progress:
-            progress(outcome, len(summary.outcomes), summary.total)
-
-    if engine == "ray":
-        from vadetective.agent.batch.ray import run_on_ray
-
-        run_on_ray(todo, config, question, graph, out, workers, finish)
-    elif workers == 1:
-        for item in todo:
-            finish(item, analyze_video(item, config, question, graph, out))
-    else:
-        _run_pool(todo, config, question, graph, out, workers, finish)
-    summary.seconds = time.perf_counter() - t0
-    return summary
-
-
-def _run_pool(
-    todo: Iterable[LabeledVideo],
-    config: Config,
-    question: str | None,
-    graph: str,
-    out: Path,
-    workers: int,
-    finish: Callable[[LabeledVideo, VideoOutcome], None],
-) -> None:
-    import multiprocessing as mp
-
-    # spawn: workers start clean (no forked torch/OpenMP state) and load models once each.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        pending: dict[Future[VideoOutcome], LabeledVideo] = {}
-        queue = list(todo)
-        try:
-            while queue or pending:
-                while queue and len(pending) < 2 * workers:
-                    item = queue.pop(0)
-                    pending[pool.submit(analyze_video, item, config, question, graph, out)] = item
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    item = pending.pop(fut)
-                    try:
-                        outcome = fut.result()
-                    except Exception as exc:  # noqa: BLE001 — a crashed worker fails its video, not the batch
-                        outcome = VideoOutcome(
-                            item.video_id,
-                            "failed",
-                            error=f"worker crashed: {type(exc).__name__}: {exc}",
-                        )
-                    finish(item, outcome)
-        except KeyboardInterrupt:
-            for fut in pending:
-                fut.cancel()
-            raise
 
 
 # --------------------------------------------------------------------------- CLI glue

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -36,6 +37,12 @@ class VideoOutcome:
     seconds: float = 0.0
     error: str | None = None
     is_anomalous: bool | None = None
+    #: the run folder itself failed (full, read-only): the batch must stop; not the video's fault
+    fatal: bool = False
+
+
+#: File-system errors that no other video can avoid either.
+_RUN_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 _WORKER_BACKENDS: dict[str, Any] = {}  # filled lazily inside each worker process, never at import
@@ -91,6 +98,19 @@ def analyze_video(
         )
     except VadetectiveError as exc:
         return VideoOutcome(item.video_id, "failed", time.perf_counter() - t0, error=str(exc))
+    except OSError as exc:
+        fatal = exc.errno in _RUN_FOLDER_ERRNOS
+        return VideoOutcome(
+            item.video_id,
+            "failed",
+            time.perf_counter() - t0,
+            error=(
+                f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                if fatal
+                else f"OSError: {exc}"
+            ),
+            fatal=fatal,
+        )
     except Exception as exc:  # noqa: BLE001 — one bad video must never stop the batch
         log.debug("video %s failed:\n%s", item.video_id, traceback.format_exc())
         return VideoOutcome(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from vadetective.agent.cli.common import (
     app,
@@ -16,6 +15,7 @@ from vadetective.agent.cli.common import (
     fail,
     friendly_errors,
     out_console,
+    safe,
 )
 
 
@@ -28,10 +28,10 @@ def _print_verdict(verdict: Any, trace: Any, out: Path) -> None:
     out_console.rule("verdict")
     out_console.print(
         f"{state}  confidence {verdict.confidence:.2f}"
-        + (f"  category: {verdict.category}" if verdict.category else "")
+        + (f"  category: {safe(verdict.category)}" if verdict.category else "")
     )
-    out_console.print(f"[bold]Q:[/] {verdict.question}")
-    out_console.print(f"[bold]A:[/] {verdict.answer}")
+    out_console.print(f"[bold]Q:[/] {safe(verdict.question)}")
+    out_console.print(f"[bold]A:[/] {safe(verdict.answer)}")
     if verdict.spans:
         out_console.print(
             "[bold]when:[/] " + ", ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s" for s in verdict.spans)
@@ -40,17 +40,19 @@ def _print_verdict(verdict: Any, trace: Any, out: Path) -> None:
         out_console.print(
             "[bold]where:[/] "
             + "; ".join(
-                f"{b.label or 'box'} at {b.t_s:.1f} s [{', '.join(f'{v:.0f}' for v in b.xyxy)}]"
+                f"{safe(b.label or 'box')} at {b.t_s:.1f} s \\[{', '.join(f'{v:.0f}' for v in b.xyxy)}]"
                 for b in verdict.boxes[:4]
             )
         )
-    out_console.print(f"[bold]why:[/] {verdict.justification}")
+    out_console.print(f"[bold]why:[/] {safe(verdict.justification)}")
     c = trace.cost
     out_console.print(
         f"[dim]cost: {c.planner_calls} planner calls, {c.tool_calls} tool calls, {c.frames_decoded} frames decoded, "
         f"{c.seconds_total:.1f} s ({trace.profile} profile, {trace.graph} graph)[/]"
     )
-    out_console.print(f"[dim]outputs: {out}/ (verdict.json, trace.json, report.html, frames/)[/]")
+    out_console.print(
+        f"[dim]outputs: {safe(out)}/ (verdict.json, trace.json, report.html, frames/)[/]"
+    )
 
 
 def run_analyze(
@@ -66,8 +68,10 @@ def run_analyze(
     fps: float | None = None,
 ) -> Any:
     """Analyze one video with live progress; write the verdict, trace and report into ``out``."""
+    from vadetective.agent.core.io import writable_folder
     from vadetective.agent.session import Detective
 
+    writable_folder(out, "--out")  # before the analysis, not after it
     started = time.perf_counter()
     status_console = err_console if as_json else out_console
     with (
@@ -84,20 +88,19 @@ def run_analyze(
         if not as_json:
             info = d.info
             out_console.print(
-                f"[bold]{Path(info.path).name}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
+                f"[bold]{safe(Path(info.path).name)}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
                 f"{info.resolution_wh[0]}x{info.resolution_wh[1]} — profile [bold]{d.config.profile}[/]"
-                + (f" [dim](frame rate: {escape(info.fps_source)})[/]" if info.fps_source else "")
+                + (f" [dim](frame rate: {safe(info.fps_source)})[/]" if info.fps_source else "")
             )
 
         def on_step(step: Any) -> None:
-            label = step.tool or step.kind
-            status.update(
-                f"[{time.perf_counter() - started:5.1f} s] {step.kind}: {label} — {step.summary[:90]}"
-            )
+            label = safe(step.tool or step.kind)  # a planner may name a tool that does not exist
+            elapsed = time.perf_counter() - started
+            status.update(f"\\[{elapsed:5.1f} s] {step.kind}: {label} — {safe(step.summary[:90])}")
             if not as_json:
-                err = f" [red]({step.error[:100]})[/]" if step.error else ""
+                err = f" [red]({safe(step.error[:100])})[/]" if step.error else ""
                 out_console.print(
-                    f"  [dim]{time.perf_counter() - started:5.1f} s[/] {step.kind:<8} {label:<15} {step.summary[:100]}{err}",
+                    f"  [dim]{elapsed:5.1f} s[/] {step.kind:<8} {label:<15} {safe(step.summary[:100])}{err}",
                     highlight=False,
                 )
 
@@ -144,7 +147,7 @@ def analyze(
     ),
 ) -> None:
     """Analyze a video: live progress, then the verdict with when, where and why."""
-    overrides = {"max_steps": max_steps} if max_steps else {}
+    overrides = {"max_steps": max_steps} if max_steps is not None else {}  # 0 is refused
     run_analyze(video, question, profile, out, checkpoint, graph, as_json, overrides, fps=fps)
 
 
@@ -174,7 +177,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     with out_console.status(f"generating a '{kind}' scene…"):
         truth = generate_scene(out, kind=kind, seed=seed)
-    out_console.print(f"generated [bold]{truth.video_path}[/] — {truth.description}")
+    out_console.print(f"generated [bold]{safe(truth.video_path)}[/] — {safe(truth.description)}")
     if truth.spans:
         out_console.print(
             "[dim]ground truth: "
@@ -213,14 +216,18 @@ def report(
     from vadetective.agent.core.types import Trace
     from vadetective.agent.report.html import render_report
 
+    if trace_json.is_dir() and (trace_json / "trace.json").is_file():
+        trace_json = trace_json / "trace.json"  # the run folder was given: take its trace
     try:
         trace = Trace.load(trace_json)
     except ValueError as exc:
         raise fail(str(exc).splitlines()[0]) from None
+    if output is not None and output.is_dir():
+        output = output / "report.html"
     path = render_report(
         trace,
         trace_json.parent,
         output or trace_json.parent / "report.html",
         ground_truth=ground_truth,
     )
-    out_console.print(f"wrote {path}")
+    out_console.print(f"wrote {safe(path)}", highlight=False)

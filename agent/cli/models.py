@@ -9,6 +9,7 @@ from vadetective.agent.cli.common import (
     friendly_errors,
     models_app,
     out_console,
+    safe,
 )
 
 
@@ -24,10 +25,10 @@ def models_list(
     for m in list_models(profile):
         table.add_row(
             m.backend,
-            m.model_id,
+            safe(m.model_id),
             ", ".join(m.profiles),
             "[green]yes[/]" if m.present else "[red]no[/]",
-            m.local_path or m.note,
+            safe(m.local_path or m.note),
         )
     out_console.print(table)
     out_console.print(
@@ -54,10 +55,12 @@ def models_pull(
         task = progress.add_task("downloading", total=None)
 
         def report(name: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"downloading {name}")
+            progress.update(
+                task, completed=done, total=total, description=f"downloading {safe(name)}"
+            )
 
         pulled = pull_models(
             profile=None if model else profile, model_ids=model or None, progress=report
         )
     for p in pulled:
-        out_console.print(f"cached {p}")
+        out_console.print(f"cached {safe(p)}", highlight=False)

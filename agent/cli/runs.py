@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from vadetective.agent.batch.runner import BatchSummary, run_dataset
 from vadetective.agent.batch.worker import VideoOutcome
@@ -18,8 +17,10 @@ from vadetective.agent.cli.common import (
     fail,
     friendly_errors,
     out_console,
+    safe,
 )
 from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.io import writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, load_dataset, with_frame_rate
 from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
@@ -64,6 +65,9 @@ def batch(
     fps: float | None = typer.Option(
         None, "--fps", help="Frame rate of frame-folder videos (default: the dataset's convention)."
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Go on when videos named by the annotations are absent."
+    ),
 ) -> None:
     """Run the detective over a dataset: one result file per video, resumable."""
     run_dataset_cli(
@@ -83,6 +87,7 @@ def batch(
         console=out_console,
         split=split,
         fps=fps,
+        allow_missing=allow_missing,
     )
 
 
@@ -108,6 +113,9 @@ def eval_cmd(
     reports: bool = typer.Option(
         True, "--reports/--no-reports", help="Write each video's report for the run page's links."
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="With --dataset: go on when annotated videos are absent."
+    ),
 ) -> None:
     """Score a batch run with the field's protocols; writes metrics.json and the run page
     (RUN/report.html) and prints a table."""
@@ -130,6 +138,7 @@ def eval_cmd(
         console=out_console,
         protocol=chosen,
         reports=reports,
+        allow_missing=allow_missing,
     )
 
 
@@ -158,9 +167,9 @@ def compare_runs_cli(run_a: Path, run_b: Path, out: Path | None, console: Consol
     from vadetective.agent.report.compare_page import render_compare_page
 
     c = compare_runs(run_a, run_b)
-    table = Table(title=f"{escape(c.name_a)} vs {escape(c.name_b)}")
+    table = Table(title=f"{safe(c.name_a)} vs {safe(c.name_b)}")
     for col in ("metric (%)", c.name_a, c.name_b, "B - A"):
-        table.add_column(escape(col), justify="left" if col.startswith("metric") else "right")
+        table.add_column(safe(col), justify="left" if col.startswith("metric") else "right")
     for m in c.metrics:
         if m.a is None and m.b is None:
             continue
@@ -172,24 +181,22 @@ def compare_runs_cli(run_a: Path, run_b: Path, out: Path | None, console: Consol
     flipped = [d for d in c.videos if d.flipped]
     console.print(
         f"{len(flipped)} of {len(c.videos)} videos changed outcome"
-        + (": " + ", ".join(escape(d.video_id) for d in flipped[:8]) if flipped else "")
+        + (": " + ", ".join(safe(d.video_id) for d in flipped[:8]) if flipped else "")
         + ("…" if len(flipped) > 8 else ""),
         highlight=False,
     )
     if c.config:
         console.print(f"[bold]{len(c.config)} configuration differences[/]:")
         for d in c.config[:20]:
-            console.print(
-                f"  {escape(d.key)}: {escape(d.a[:60])} -> {escape(d.b[:60])}", highlight=False
-            )
+            console.print(f"  {safe(d.key)}: {safe(d.a[:60])} -> {safe(d.b[:60])}", highlight=False)
     else:
         console.print("same configuration")
     if c.prompts:
-        console.print("prompts differ: " + ", ".join(escape(k) for k in c.prompts))
+        console.print("prompts differ: " + ", ".join(safe(k) for k in c.prompts))
     for w in c.warnings:
-        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
     path = render_compare_page(run_a, run_b, out, comparison=c)
-    console.print(f"wrote {escape(str(path))}")
+    console.print(f"wrote {safe(path)}", highlight=False)
     return path
 
 
@@ -210,6 +217,7 @@ def run_dataset_cli(
     console: Any,
     split: str | None = None,
     fps: float | None = None,
+    allow_missing: bool = False,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary."""
     from rich.progress import (
@@ -221,12 +229,19 @@ def run_dataset_cli(
         TimeRemainingColumn,
     )
 
-    dataset = load_dataset(kind, root, annotations, **({"split": split} if split else {}))
+    writable_folder(out, "--out")  # before the dataset is read, not after the first video
+    dataset = load_dataset(
+        kind,
+        root,
+        annotations,
+        **({"split": split} if split else {}),
+        **_missing_option(allow_missing),
+    )
     if fps is not None:
         dataset = with_frame_rate(dataset, fps)
     console.print(
-        f"[bold]{escape(dataset.kind)}[/]: {len(dataset)} videos under {escape(dataset.root)}"
-        + (f", split {escape(dataset.split)}" if dataset.split else "")
+        f"[bold]{safe(dataset.kind)}[/]: {len(dataset)} videos under {safe(dataset.root)}"
+        + (f", split {safe(dataset.split)}" if dataset.split else "")
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
     )
     columns = (
@@ -249,11 +264,12 @@ def run_dataset_cli(
                 completed=n,
                 total=total,
                 rate=rate,
-                description=f"{outcome.status:<7} {outcome.video_id[:40]}",
+                description=f"{outcome.status:<7} {safe(outcome.video_id[:40])}",
             )
             if outcome.status == "failed":
                 console.print(
-                    f"[red]failed[/] {outcome.video_id}: {outcome.error}", highlight=False
+                    f"[red]failed[/] {safe(outcome.video_id)}: {safe(outcome.error)}",
+                    highlight=False,
                 )
 
         summary = run_dataset(
@@ -273,13 +289,18 @@ def run_dataset_cli(
     flagged = sum(1 for o in summary.outcomes if o.is_anomalous)
     console.print(
         f"done {summary.done}, skipped {summary.skipped} (already finished or failed before), failed {summary.failed} "
-        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {out / RunFolder.RESULTS}/"
+        f"of {summary.total} in {summary.seconds:.1f} s; {flagged} flagged anomalous. Results: {safe(out / RunFolder.RESULTS)}/"
     )
     if summary.failed:
         console.print(
-            f"[yellow]{summary.failed} failure(s) recorded in {out / RunFolder.FAILURES}; rerun with --retry-failed to try them again[/]"
+            f"[yellow]{summary.failed} failure(s) recorded in {safe(out / RunFolder.FAILURES)}; rerun with --retry-failed to try them again[/]"
         )
     return summary
+
+
+def _missing_option(allow_missing: bool) -> dict[str, bool]:
+    """``allow_missing`` only when asked for: a plain folder takes no such option."""
+    return {"allow_missing": True} if allow_missing else {}
 
 
 def evaluate_run_cli(
@@ -289,6 +310,7 @@ def evaluate_run_cli(
     console: Console | None = None,
     protocol: EvalProtocol | None = None,
     reports: bool = True,
+    allow_missing: bool = False,
 ) -> Metrics:
     """``vadetective eval``: evaluate a run folder, write ``metrics.json`` and the run page,
     print the table.
@@ -300,6 +322,7 @@ def evaluate_run_cli(
         console: where to print (default: a new rich console on stdout).
         protocol: see ``evaluate``.
         reports: write each video's missing report (the run page links to them).
+        allow_missing: with ``dataset``, go on when annotated videos are absent.
 
     Returns:
         The metrics.
@@ -315,7 +338,9 @@ def evaluate_run_cli(
             raise DatasetError(
                 f"--dataset takes KIND and ROOT (e.g. ucf-crime /data/UCF_Crimes), got {list(dataset)}"
             )
-        ground_truth = load_dataset(dataset[0], dataset[1], annotations)
+        ground_truth = load_dataset(
+            dataset[0], dataset[1], annotations, **_missing_option(allow_missing)
+        )
     elif annotations is not None:
         raise DatasetError("--annotations needs --dataset KIND ROOT")
     from vadetective.agent.report.run_page import render_run_page
@@ -324,8 +349,10 @@ def evaluate_run_cli(
     console = console or Console()
     console.print(format_metrics_table(metrics))
     for w in metrics.warnings:
-        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
     with console.status("writing the run page…"):
         page = render_run_page(run_dir, ground_truth, metrics, reports=reports)
-    console.print(f"wrote {escape(str(Path(run_dir) / RunFolder.METRICS))} and {escape(str(page))}")
+    console.print(
+        f"wrote {safe(Path(run_dir) / RunFolder.METRICS)} and {safe(page)}", highlight=False
+    )
     return metrics

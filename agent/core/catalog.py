@@ -29,6 +29,9 @@ class BackendSpec:
     extra: str | None = None  # the pip extra that brings its dependencies
     model_key: str | None = None  # key of ``DEFAULT_MODELS`` / ``Config.models`` it loads
     options: dict[str, Any] = field(default_factory=dict)
+    #: "package.module:function" checked before any work (``agent.preflight``): called as
+    #: ``function(config, spec) -> list[str]``, one clause per problem; quick, loads no model.
+    preflight: str | None = None
 
     @property
     def needs_weights(self) -> bool:

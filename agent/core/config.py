@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vadetective.agent.core.catalog import (
     DEFAULT_MODELS,
@@ -30,11 +30,18 @@ from vadetective.agent.core.catalog import (
 )
 from vadetective.agent.core.errors import ConfigError
 
+#: The numeric precisions a model backend accepts (``auto``: the backend picks).
+DTYPES: tuple[str, ...] = (
+    "auto", "float32", "float16", "bfloat16", "float64", "float", "half", "double",
+)  # fmt: skip
+
 __all__ = [
     "DEFAULT_MODELS",
+    "DTYPES",
     "PROFILES",
     "Config",
     "ServerSettings",
+    "config_error",
     "config_for",
 ]
 
@@ -78,7 +85,9 @@ class Config(BaseModel):
     Backend names are checked against the catalog (``core.catalog``) when the config is built.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # inf and nan are refused in every float field (a nan threshold compares False with
+    # everything, an infinite smoothing sigma would allocate without end).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     profile: str = "classical"
     scorer: str = "motion"
@@ -138,6 +147,41 @@ class Config(BaseModel):
             raise ValueError(f"budgets must be >= 1, got {v}")
         return v
 
+    @field_validator("max_verdict_retries")
+    @classmethod
+    def _retries(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"max_verdict_retries must be >= 0, got {v}")
+        return v
+
+    @field_validator("max_side")
+    @classmethod
+    def _max_side(cls, v: int) -> int:
+        if not 32 <= v <= 8192:
+            raise ValueError(f"max_side must be between 32 and 8192 pixels, got {v}")
+        return v
+
+    @field_validator("smoothing_sigma_s")
+    @classmethod
+    def _sigma(cls, v: float) -> float:
+        if not 0 <= v <= 600:
+            raise ValueError(f"smoothing_sigma_s must be between 0 and 600 seconds, got {v}")
+        return v
+
+    @field_validator("anomaly_threshold")
+    @classmethod
+    def _threshold(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError(f"anomaly_threshold must be between 0 and 1, got {v}")
+        return v
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, v: str) -> str:
+        if v not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {v!r}")
+        return v
+
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
@@ -148,6 +192,20 @@ class Config(BaseModel):
     def model_id(self, backend: str) -> str:
         """The model id or local path used for ``backend``."""
         return self.models.get(backend) or DEFAULT_MODELS.get(backend, "")
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """One sentence for a pydantic error: the first field at fault and why (not a dump)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(x) for x in first["loc"]) or "the configuration"
+    why = str(first.get("msg", "")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        why = "no such setting"
+    elif first.get("type") in {"finite_number"}:
+        why = f"must be a finite number, got {first.get('input')!r}"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ConfigError(f"invalid configuration: {where}: {why}" + (more if len(errors) > 1 else ""))
 
 
 def config_for(profile: str, **overrides: Any) -> Config:
@@ -169,5 +227,5 @@ def config_for(profile: str, **overrides: Any) -> Config:
     values.update(overrides)
     try:
         return Config(**values)
-    except ValueError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+    except ValidationError as exc:
+        raise config_error(exc) from None

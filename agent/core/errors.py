@@ -58,6 +58,36 @@ class MissingExtraError(VadetectiveError):
         self.extra = extra
 
 
+class OutputError(VadetectiveError):
+    """An output folder or file cannot be written (a file where a folder is needed, read-only,
+    full, a name too long)."""
+
+
+class SessionClosedError(VadetectiveError):
+    """A ``Detective`` was asked a question after ``close()``."""
+
+
+class CheckpointError(VadetectiveError):
+    """A ``--checkpoint`` file cannot serve as a checkpoint (not SQLite, another schema,
+    unreadable rows)."""
+
+
+class DependencyError(VadetectiveError):
+    """An installed package is outside the version range vadetective is tested on."""
+
+
+class ProfileUnavailableError(VadetectiveError):
+    """A profile's backends cannot run here (found before any work by ``preflight``).
+
+    ``problems`` holds one clause per missing thing, each naming how to get it.
+    """
+
+    def __init__(self, profile: str, problems: list[str] | tuple[str, ...]) -> None:
+        self.profile = profile
+        self.problems = tuple(problems)
+        super().__init__(f"profile {profile!r} cannot run: " + "; ".join(self.problems))
+
+
 class DatasetError(VadetectiveError):
     """A dataset folder or annotation file is malformed or missing."""
 

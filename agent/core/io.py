@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from vadetective.agent.core.errors import OutputError
 
 CACHE_ENV = "VADETECTIVE_CACHE_DIR"
 
@@ -26,6 +31,45 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def writable_folder(path: str | Path, what: str = "the output folder") -> Path:
+    """Make sure ``path`` is a folder this process can write into, before any work is done.
+
+    Creates it (and its parents) when missing, then writes and removes a probe file.
+
+    Args:
+        path: the folder.
+        what: how the user named it, for the message (e.g. ``"--out"``).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: one sentence when ``path`` is a file, cannot be created, or is not
+            writable (permissions, a read-only or full file system, a name too long).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, not a folder: choose a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:  # a parent is a file
+        raise OutputError(f"{what} {path} cannot be created: part of it is a file") from None
+    except NotADirectoryError:
+        raise OutputError(f"{what} {path} cannot be created: part of it is a file") from None
+    except OSError as exc:
+        hint = {
+            errno.ENOSPC: "free some space or choose another folder",
+            errno.ENAMETOOLONG: "choose a shorter name",
+        }.get(exc.errno or -1, "choose another folder")
+        raise OutputError(
+            f"{what} {path} is not writable ({exc.strerror or exc}): {hint}"
+        ) from None
     return path
 
 
@@ -63,6 +107,15 @@ def content_hash(path: str | Path, chunk_size: int = 64 * 1024, chunks: int = 8)
                 fh.seek(i * step)
                 h.update(fh.read(chunk_size))
     return h.hexdigest()
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads``, with JSON nested deeper than Python can recurse (a hostile file of
+    100,000 ``[``) reported as a ``json.JSONDecodeError`` like any other malformed JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:1], 0) from None
 
 
 def cache_root() -> Path:

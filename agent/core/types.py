@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.io import atomic_write_text, loads_json
 from vadetective.agent.core.vocabulary import MeasuredFacts, StepKind, TimelineFacts
 
 TRACE_FORMAT_VERSION = 1
@@ -372,17 +372,34 @@ class Trace(Frozen):
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
-        """Read a trace written by ``save``; image paths stay relative to its folder."""
+        """Read a trace written by ``save``; image paths stay relative to its folder.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: one sentence when ``path`` is a folder, not UTF-8, not JSON (nested
+                too deeply included) or not a trace.
+        """
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = loads_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"no trace at {path}: pass the trace.json of a run") from exc
+        except IsADirectoryError:
+            raise ValueError(
+                f"{path} is a folder, not a trace: pass the trace.json in it"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path} is not a trace: not UTF-8 text ({exc.reason})") from None
         except json.JSONDecodeError as exc:
             raise ValueError(
                 f"{path} is not a trace: invalid JSON ({exc.msg} at line {exc.lineno})"
             ) from exc
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "the top level"
+            raise ValueError(f"{path} is not a trace: {where}: {err['msg']}") from None
 
 
 # --------------------------------------------------------------------------------- live streams

@@ -241,3 +241,4 @@ class RunFolder(StrEnum):
     FAILURES = "failures.jsonl"  # one line per failed attempt
     METRICS = "metrics.json"  # what `vadetective eval` computed
     PAGE = "report.html"  # the run page `vadetective eval` writes over the whole run
+    LOCKS = "locks"  # locks/<video_id>.lock: claims of the batches working on this folder

@@ -25,12 +25,11 @@ from vadetective.agent.datasets.base import (
     Dataset,
     FrameBox,
     LabeledVideo,
-    find_folder,
-    is_video_file,
     options_of,
     resolve_missing,
     spans_from_labels,
 )
+from vadetective.agent.datasets.files import find_folder, is_video_file
 from vadetective.agent.datasets.masks import cells, load_mat, masks_to_truth
 
 logger = logging.getLogger(__name__)

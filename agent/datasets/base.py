@@ -16,11 +16,10 @@ Conventions:
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +147,21 @@ def _check_fps(fps: float | None) -> float:
 
 _UNSAFE_ID = re.compile(r"[/\\\x00]")
 
+#: Ids name files (``results/<id>.json``, ``.<id>.json.<random>.tmp``, ``locks/<id>.lock``), and
+#: file systems allow 255 bytes per name, so an id is at most this many bytes of UTF-8.
+MAX_VIDEO_ID_BYTES = 200
+
+
+def bounded_id(name: str) -> str:
+    """``name`` if it fits ``MAX_VIDEO_ID_BYTES``, else its start plus a hash of the whole, so
+    that long file names still give distinct, stable ids."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= MAX_VIDEO_ID_BYTES:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=6).hexdigest()
+    head = raw[: MAX_VIDEO_ID_BYTES - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
+
 
 class LabeledVideo(Frozen):
     """One video of a dataset with its ground truth.
@@ -189,6 +203,12 @@ class LabeledVideo(Frozen):
         if not v or v in {".", ".."} or v.startswith(".") or _UNSAFE_ID.search(v):
             raise ValueError(
                 f"video_id must be a non-empty file name without '/', '\\' or a leading '.', got {v!r}"
+            )
+        size = len(v.encode("utf-8", "surrogateescape"))
+        if size > MAX_VIDEO_ID_BYTES:
+            raise ValueError(
+                f"video_id {v[:40]!r}… is {size} bytes long; ids name files, so at most "
+                f"{MAX_VIDEO_ID_BYTES}"
             )
         return v
 
@@ -388,139 +408,6 @@ def parse_int(token: str, path: Path, line_no: int | None, what: str) -> int:
     return int(value)
 
 
-def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-
-
-def strip_video_suffix(name: str) -> str:
-    """``'Abuse028_x264.mp4'`` -> ``'Abuse028_x264'``; names without a video suffix unchanged."""
-    p = Path(name)
-    return p.stem if p.suffix.lower() in VIDEO_EXTENSIONS else p.name
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` (recursively, hidden folders skipped), in sorted order."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
-def find_videos(root: Path) -> list[Path]:
-    """Video files under ``root``, recursively, sorted by path."""
-    if not root.is_dir():
-        raise DatasetError(f"dataset root is not a folder: {root}")
-    return sorted(p for p in walk_files(root) if is_video_file(p))
-
-
-#: A folder needs at least this many images (and no video file) to be read as a video.
-MIN_FOLDER_FRAMES = 2
-
-
-def find_frame_folders(root: Path) -> list[Path]:
-    """Folders under ``root`` (itself included) that hold frames: ``MIN_FOLDER_FRAMES`` or more
-    images and no video file, sorted by path."""
-    from vadetective.tools.video.folder import IMAGE_EXTENSIONS
-
-    images: dict[Path, int] = {}
-    with_videos: set[Path] = set()
-    for p in walk_files(root):
-        if is_video_file(p):
-            with_videos.add(p.parent)
-        elif p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
-            images[p.parent] = images.get(p.parent, 0) + 1
-    return sorted(d for d, n in images.items() if n >= MIN_FOLDER_FRAMES and d not in with_videos)
-
-
-def index_by_stem(paths: Iterable[Path]) -> dict[str, list[Path]]:
-    """Group files by name without suffix."""
-    out: dict[str, list[Path]] = {}
-    for p in paths:
-        out.setdefault(p.stem, []).append(p)
-    return out
-
-
-def find_file(root: Path, names: Sequence[str]) -> Path | None:
-    """The first file under ``root`` (itself, then recursively) whose name is one of ``names``
-    (case-insensitive), preferring shallower paths."""
-    wanted = {n.lower() for n in names}
-    if root.is_file():
-        return root if root.name.lower() in wanted else None
-    best: Path | None = None
-    for p in walk_files(root):
-        if p.name.lower() in wanted and (best is None or len(p.parts) < len(best.parts)):
-            best = p
-    return best
-
-
-def find_folder(root: Path, name: str) -> Path | None:
-    """The shallowest folder called ``name`` under ``root`` (``root`` itself first), hidden
-    folders skipped."""
-    if root.name == name and root.is_dir():
-        return root
-    best: Path | None = None
-    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if name in dirnames:
-            cand = Path(dirpath) / name
-            if best is None or len(cand.parts) < len(best.parts):
-                best = cand
-    return best
-
-
-def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    """A JSON file holding a non-empty object (``what`` says of what, for the error).
-
-    Raises:
-        DatasetError: a missing file, invalid JSON, or anything but a non-empty object.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"annotation file not found: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path} is not a UTF-8 text file ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict) or not data:
-        raise DatasetError(f"{path}: expected an object of {what}")
-    return data
-
-
-def one_video(by_stem: dict[str, list[Path]], name: str, root: Path) -> Path | None:
-    """The one video called ``name`` (None when absent).
-
-    Raises:
-        DatasetError: the name is found more than once under ``root``.
-    """
-    paths = by_stem.get(name, [])
-    if len(paths) > 1:
-        raise DatasetError(f"{name} is found more than once under {root}; keep one")
-    return paths[0] if paths else None
-
-
-def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:
-    """A file-name-safe id per path: the name without suffix, or, where two paths share it,
-    the path relative to ``root`` without suffix with ``/`` replaced by ``__`` (a folder of
-    frames keeps its whole name)."""
-    stems = [p.name if p.is_dir() else p.stem for p in paths]
-    counts: dict[str, int] = {}
-    for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    out: list[str] = []
-    for p, s in zip(paths, stems, strict=True):
-        if counts[s] == 1:
-            out.append(s)
-            continue
-        try:
-            rel = p.resolve().relative_to(root.resolve())
-        except ValueError:
-            rel = Path(*p.parts[-3:])
-        rel = rel if p.is_dir() else rel.with_suffix("")
-        out.append("__".join(rel.parts).lstrip(".") or s)
-    return out
-
-
 def resolve_missing(
     missing: list[str], allow_missing: bool, source: Path, what: str = "videos"
 ) -> list[str]:
@@ -532,7 +419,8 @@ def resolve_missing(
     if not allow_missing:
         raise DatasetError(
             f"{len(missing)} {what} named in {source} were not found under the dataset root "
-            f"({shown}); pass allow_missing=True to evaluate on the rest"
+            f"({shown}); to go on with the rest, pass --allow-missing (allow_missing=True "
+            "in Python)"
         )
     logger.warning("%d %s named in %s were not found: %s", len(missing), what, source, shown)
     return list(missing)

@@ -29,12 +29,14 @@ from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
     TimedText,
+    options_of,
+    resolve_missing,
+)
+from vadetective.agent.datasets.files import (
     find_videos,
     index_by_stem,
     one_video,
-    options_of,
     read_json_object,
-    resolve_missing,
     walk_files,
 )
 

@@ -35,17 +35,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from vadetective.agent.core.errors import DatasetError
+from vadetective.agent.core.io import loads_json
 from vadetective.agent.core.types import Box, TimeSpan
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
     dataset_error,
-    find_frame_folders,
-    find_videos,
-    ids_from_paths,
     options_of,
     resolve_missing,
 )
+from vadetective.agent.datasets.files import find_frame_folders, find_videos, ids_from_paths
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def _read_jsonl(path: Path, text: str) -> list[_Row]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except json.JSONDecodeError as exc:
             raise dataset_error(
                 path, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})"
@@ -173,12 +172,23 @@ def _read_jsonl(path: Path, text: str) -> list[_Row]:
 
 def _read_csv(path: Path, text: str) -> list[_Row]:
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise dataset_error(path, 1, f"unreadable CSV header ({exc})") from None
+    header = [h.strip() for h in fieldnames or []]
     if "path" not in header:
         raise dataset_error(path, 1, f"the header must name a 'path' column, got {header}")
     reader.fieldnames = header
     rows: list[_Row] = []
-    for rec in reader:
+    records = iter(reader)
+    while True:
+        try:
+            rec = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit, a NUL byte
+            raise dataset_error(path, reader.line_num, f"unreadable CSV ({exc})") from None
         line_no = reader.line_num
         if None in rec:  # more cells than header columns
             raise dataset_error(path, line_no, f"more cells than the {len(header)} header columns")

@@ -34,15 +34,17 @@ from vadetective.agent.datasets.base import (
     FrameSpan,
     LabeledVideo,
     dataset_error,
-    find_file,
-    find_videos,
-    index_by_stem,
     load_frame_mask,
-    one_video,
     options_of,
     read_lines,
     resolve_missing,
     spans_from_labels,
+)
+from vadetective.agent.datasets.files import (
+    find_file,
+    find_videos,
+    index_by_stem,
+    one_video,
     walk_files,
 )
 

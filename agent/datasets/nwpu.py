@@ -18,15 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vadetective.agent.core.errors import DatasetError
-from vadetective.agent.datasets.base import (
-    Dataset,
-    LabeledVideo,
-    find_file,
-    is_video_file,
-    options_of,
-    spans_from_labels,
-    walk_files,
-)
+from vadetective.agent.datasets.base import Dataset, LabeledVideo, options_of, spans_from_labels
+from vadetective.agent.datasets.files import find_file, is_video_file, walk_files
 
 logger = logging.getLogger(__name__)
 

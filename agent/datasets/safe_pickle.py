@@ -32,36 +32,63 @@ _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asks for something that is not plain data."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that refuses every global except ``set`` and ``frozenset``."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
             return set if name == "set" else frozenset
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"refused to load {module}.{name}: only built-in containers, str, int and float "
             "are allowed in this file"
         )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("refused a persistent id: not plain data")
+        raise RefusedPickle("refused a persistent id: not plain data")
 
 
-def _check_plain(obj: Any, depth: int = 0) -> None:
-    """Raise ``TypeError`` unless ``obj`` is built only from admitted types."""
-    if depth > 200:
-        raise TypeError("nesting deeper than 200 levels")
-    # Exact type checks: a subclass of dict or str could carry behaviour.
-    if type(obj) in _SCALARS:
-        return
-    if type(obj) in _CONTAINERS:
-        items = obj.items() if type(obj) is dict else ((x, None) for x in obj)
-        for k, v in items:
-            _check_plain(k, depth + 1)
-            if v is not None:
-                _check_plain(v, depth + 1)
-        return
-    raise TypeError(f"{type(obj).__module__}.{type(obj).__qualname__} is not plain data")
+#: Bounds on what a plain-data pickle may hold (UCF-Crime's box file: ~3,000 boxes, depth 4).
+MAX_DEPTH = 200
+MAX_OBJECTS = 20_000_000
+MAX_BYTES = 512 << 20
+
+
+def _check_plain(obj: Any) -> None:
+    """Raise ``TypeError`` unless ``obj`` is built only from admitted types.
+
+    Each container is checked once, however many times it is referenced: a 277-byte pickle
+    that references one list twice at each of 40 levels describes 2**40 paths but only 40
+    lists. Nesting is bounded by ``MAX_DEPTH``, the number of objects by ``MAX_OBJECTS``.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        # Exact type checks: a subclass of dict or str could carry behaviour.
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind not in _CONTAINERS:
+            raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not plain data")
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if depth >= MAX_DEPTH:
+            raise TypeError(f"nesting deeper than {MAX_DEPTH} levels")
+        count += len(item)
+        if count > MAX_OBJECTS:
+            raise TypeError(f"more than {MAX_OBJECTS:,} objects")
+        if kind is dict:
+            for k, v in item.items():
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        else:
+            stack.extend((x, depth + 1) for x in item)
 
 
 def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "utf-8") -> Any:
@@ -81,9 +108,21 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "utf-8")
     """
     try:
         obj = RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
-    except pickle.UnpicklingError as exc:
+    except RefusedPickle as exc:
         raise DatasetError(f"{source}: {exc}") from exc
-    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+    except pickle.UnpicklingError as exc:
+        raise DatasetError(f"{source}: not a valid pickle ({exc})") from exc
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         # Truncated or garbled pickles surface as any of these from the C unpickler.
         raise DatasetError(f"{source}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
     try:
@@ -99,7 +138,11 @@ def safe_load(path: str | Path, *, encoding: str = "utf-8") -> Any:
     """Unpickle plain data from a file (see ``safe_loads``)."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DatasetError(f"{path}: larger than {MAX_BYTES >> 20} MB, not an annotation file")
         data = path.read_bytes()
     except FileNotFoundError as exc:
         raise DatasetError(f"pickle file not found: {path}") from exc
+    except IsADirectoryError:
+        raise DatasetError(f"{path} is a folder, not a pickle file") from None
     return safe_loads(data, source=str(path), encoding=encoding)

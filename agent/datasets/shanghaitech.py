@@ -20,13 +20,12 @@ from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
-    find_folder,
-    is_video_file,
     load_frame_mask,
     options_of,
     resolve_missing,
     spans_from_labels,
 )
+from vadetective.agent.datasets.files import find_folder, is_video_file
 
 logger = logging.getLogger(__name__)
 

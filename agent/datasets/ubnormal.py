@@ -22,13 +22,15 @@ from vadetective.agent.datasets.base import (
     FrameSpan,
     LabeledVideo,
     dataset_error,
-    find_file,
-    find_videos,
-    index_by_stem,
     options_of,
     parse_int,
     read_lines,
     resolve_missing,
+)
+from vadetective.agent.datasets.files import (
+    find_file,
+    find_videos,
+    index_by_stem,
     strip_video_suffix,
 )
 

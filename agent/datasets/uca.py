@@ -28,14 +28,16 @@ from vadetective.agent.datasets.base import (
     LabeledVideo,
     TimedText,
     dataset_error,
+    options_of,
+    read_lines,
+    resolve_missing,
+)
+from vadetective.agent.datasets.files import (
     find_file,
     find_videos,
     index_by_stem,
     one_video,
-    options_of,
     read_json_object,
-    read_lines,
-    resolve_missing,
     strip_video_suffix,
 )
 from vadetective.agent.datasets.ucf_crime import ANNOTATION_ALIASES, parse_temporal_annotations

@@ -34,8 +34,8 @@ from vadetective.agent.datasets.base import (
     merge_frame_spans,
     options_of,
     resolve_missing,
-    walk_files,
 )
+from vadetective.agent.datasets.files import walk_files
 from vadetective.agent.datasets.masks import mask_boxes, read_mask_image
 
 logger = logging.getLogger(__name__)

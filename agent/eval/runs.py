@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vadetective.agent.core.errors import VadetectiveError
+from vadetective.agent.core.io import loads_json
 from vadetective.agent.core.types import Cost, Frozen, Verdict, VideoInfo
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, load_spec
@@ -75,7 +76,7 @@ def read_results(run_dir: str | Path) -> list[RunResult]:
 def dataset_from_run(run_dir: Path) -> Dataset:
     path = run_dir / RunFolder.RUN
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RunFormatError(
             f"no run.json in {run_dir}: pass the dataset to evaluate against"
@@ -100,7 +101,7 @@ def read_record(run_dir: str | Path) -> dict[str, Any]:
     """``run.json`` as a dict; ``{}`` when it is missing or unreadable (logged)."""
     path = Path(run_dir) / RunFolder.RUN
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, json.JSONDecodeError) as exc:

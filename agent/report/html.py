@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vadetective.agent.core.errors import DatasetError
-from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.io import atomic_write_text, loads_json
 from vadetective.agent.core.types import Box, Evidence, ImageRef, TimeSpan, Trace, TraceStep
 from vadetective.agent.report.assets import CSS, SCRIPT, csp
 from vadetective.agent.report.images import (
@@ -60,9 +60,13 @@ def load_ground_truth(source: list[TimeSpan] | Path | str) -> list[TimeSpan]:
         return sorted(source, key=lambda s: s.start_s)
     path = Path(source)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise DatasetError(f"no ground-truth file at {path}") from exc
+    except IsADirectoryError:
+        raise DatasetError(f"ground truth {path} is a folder: pass a *.truth.json file") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"ground truth {path} is not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise DatasetError(
             f"ground truth {path} is not valid JSON ({exc.msg} at line {exc.lineno})"

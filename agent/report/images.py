@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import logging
 import zlib
 from collections import OrderedDict
@@ -129,6 +130,8 @@ class ImageEmbedder:
         import cv2
         import numpy as np
 
+        if "\x00" in ref.path:
+            return None, f"{ref.path!r} holds a NUL byte (not a file name)", True
         rel = Path(ref.path)
         if rel.is_absolute():
             return None, f"absolute path {ref.path} (trace images must be relative)", True
@@ -136,6 +139,8 @@ class ImageEmbedder:
         if not path.is_relative_to(self.trace_dir):
             return None, f"{ref.path} points outside the trace folder", True
         try:
+            if path.stat().st_size > MAX_IMAGE_BYTES:
+                return None, f"{ref.path} is larger than {MAX_IMAGE_BYTES >> 20} MB", True
             data = path.read_bytes()
         except FileNotFoundError:
             logger.warning("report: image %s is missing", path)
@@ -146,6 +151,9 @@ class ImageEmbedder:
         hash_ok = hashlib.sha256(data).hexdigest() == ref.sha256.lower()
         if not hash_ok:
             logger.warning("report: image %s does not match its recorded sha256", path)
+        too_big = _too_many_pixels(data)
+        if too_big is not None:
+            return None, f"{ref.path} is {too_big}, too large to embed", hash_ok
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             return None, f"{ref.path} is not a decodable image", hash_ok
@@ -192,6 +200,26 @@ class ImageEmbedder:
         if ref.path not in self._pixels:
             self._read(ref)
         return self._pixels[ref.path]
+
+
+#: Images a trace refers to are decoded only below these sizes: a hostile 16000x16000 PNG is a
+#: few kilobytes on disk and a gigabyte of pixels.
+MAX_IMAGE_BYTES = 64 << 20
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def _too_many_pixels(data: bytes) -> str | None:
+    """``"WxH pixels"`` when the image's header declares more than ``MAX_IMAGE_PIXELS``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            w, h = img.size
+    except Image.DecompressionBombError:
+        return "a decompression bomb"
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None  # not an image Pillow knows: OpenCV decides
+    return f"{w}x{h} pixels" if w * h > MAX_IMAGE_PIXELS else None
 
 
 def draw_boxes(

@@ -160,6 +160,12 @@ def draw_timeline(fig: Figure, data: TimelineData) -> tuple[Axes, Axes]:
     return ax, lanes
 
 
+def _plain(text: str) -> str:
+    """Trace text as matplotlib text: ``$…$`` would be parsed as mathtext (and a malformed
+    formula raises while the figure is drawn), a leading ``_`` hides a legend entry."""
+    return text.replace("$", r"\$").lstrip("_") or "?"
+
+
 def _draw_scores(ax: Axes, data: TimelineData) -> None:
     for span in data.verdict_spans:
         ax.axvspan(span.start_s, span.end_s, color=COLORS["verdict"], alpha=0.10, lw=0)
@@ -167,11 +173,15 @@ def _draw_scores(ax: Axes, data: TimelineData) -> None:
         main = data.main
         for k, (name, values) in enumerate(sorted(main.families.items())):
             color = _FAMILY_COLORS[k % len(_FAMILY_COLORS)]
-            ax.plot(main.t_s, values, lw=1.0, alpha=0.85, color=color, label=f"family: {name}")
-        label = f"anomaly score ({data.main_id})"
+            ax.plot(
+                main.t_s, values, lw=1.0, alpha=0.85, color=color, label=_plain(f"family: {name}")
+            )
+        label = _plain(f"anomaly score ({data.main_id})")
         ax.plot(main.t_s, main.score, lw=2.2, color=COLORS["score"], label=label)
     for eid, curve in data.extra:
-        ax.plot(curve.t_s, curve.score, lw=1.3, ls=":", color="#34495e", label=f"score ({eid})")
+        ax.plot(
+            curve.t_s, curve.score, lw=1.3, ls=":", color="#34495e", label=_plain(f"score ({eid})")
+        )
     if data.frame_scores is not None:
         fs = data.frame_scores
         color = COLORS["frame_scores"]

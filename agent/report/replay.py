@@ -2,7 +2,8 @@
 
 ``vadetective.replay_trace(trace)`` and ``Detective.replay()`` call ``replay_trace``. Output goes through rich, which renders to ANSI in a
 terminal and to HTML in Jupyter. All text from the trace is rendered as plain ``Text``, never
-parsed as rich markup, so a planner that writes ``[bold]`` or ``[/]`` cannot garble the output.
+parsed as rich markup, so a planner that writes ``[bold]`` or ``[/]`` cannot garble the output,
+and its terminal control characters are shown as escapes (``core.text.printable``), not obeyed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, get_args
 
+from vadetective.agent.core.text import printable_data
 from vadetective.agent.core.types import Cost, Evidence, Trace, TraceStep, Verdict
 from vadetective.agent.core.vocabulary import StepKind
 
@@ -225,6 +227,7 @@ def replay_trace(trace: Trace, console: Console | None = None) -> None:
     from rich.text import Text
 
     console = console if console is not None else Console()
+    trace = Trace.model_validate(printable_data(trace.model_dump(mode="json")))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 
 from vadetective.agent.core.errors import VadetectiveError
+from vadetective.agent.core.io import loads_json
 from vadetective.agent.core.types import TimeSpan, Trace
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, load_spec
@@ -215,7 +215,7 @@ def _run_dataset(run_dir: Path) -> Dataset | None:
 
     path = run_dir / RunFolder.RUN
     try:
-        spec = json.loads(path.read_text(encoding="utf-8")).get("dataset")
+        spec = loads_json(path.read_text(encoding="utf-8")).get("dataset")
         return load_spec(DatasetSpec.model_validate(spec))
     except (OSError, ValueError, AttributeError, ValidationError, VadetectiveError) as exc:
         logger.warning(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from vadetective.agent.checkpoints import checkpoint_serializer
 from vadetective.agent.core.types import Box, TimeSpan
 from vadetective.agent.core.vocabulary import (
     Category,
@@ -16,7 +17,6 @@ from vadetective.agent.core.vocabulary import (
     TimelineFacts,
     ToolName,
 )
-from vadetective.agent.session import checkpoint_serializer
 
 
 @pytest.mark.parametrize(

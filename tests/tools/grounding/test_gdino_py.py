@@ -42,8 +42,8 @@ def test_unpatched_bert_breaks_the_warper_and_the_shim_fixes_it(bert: Any) -> No
     import torch
     from groundingdino.models.GroundingDINO.bertwarper import BertModelWarper
 
-    assert gdino_compat.needs_bert_shim(bert)  # transformers 5 removed the helpers
-    with pytest.raises(AttributeError, match="get_extended_attention_mask"):
+    assert gdino_compat.needs_bert_shim(bert)  # transformers 5 removed or changed the helpers
+    with pytest.raises(AttributeError, match=r"get_extended_attention_mask|get_head_mask"):
         BertModelWarper(bert_model=bert)
     shimmed = gdino_compat.shim_bert(bert)
     assert shimmed is bert and not gdino_compat.needs_bert_shim(bert)
@@ -80,10 +80,15 @@ def test_shim_is_scoped_to_the_build(bert: Any) -> None:
     from transformers import BertModel
 
     original = get_tokenlizer.get_pretrained_language_model
+    before = {n: getattr(BertModel, n, None) for n in ("get_extended_attention_mask", "forward")}
+    embeddings_forward = type(bert.embeddings).forward
     with gdino_compat.bert_shim_applied():
         assert get_tokenlizer.get_pretrained_language_model is not original
     assert get_tokenlizer.get_pretrained_language_model is original
-    assert not hasattr(BertModel, "get_extended_attention_mask")  # the class was never patched
+    gdino_compat.shim_bert(bert)
+    # Only the instance changed: the classes were never patched.
+    assert {n: getattr(BertModel, n, None) for n in before} == before
+    assert type(bert.embeddings).forward is embeddings_forward
     with pytest.raises(NotImplementedError, match="head_mask"):
         gdino_compat.get_head_mask(bert, torch.ones(2), 2)
 
@@ -93,7 +98,7 @@ def test_the_package_cannot_build_on_transformers_5_without_the_shim(
     gdino_py_files: dict[str, Path],
 ) -> None:
     cfg = read_config(gdino_py_files["config"])
-    with pytest.raises(AttributeError, match="get_extended_attention_mask"):
+    with pytest.raises(AttributeError, match=r"get_extended_attention_mask|get_head_mask"):
         build_model(cfg, str(gdino_py_files["bert"]), shim=False)
 
 

@@ -4,16 +4,24 @@ What breaks, found by building and running the model on transformers 5.23:
 
 1. ``groundingdino.models.GroundingDINO.bertwarper.BertModelWarper.__init__`` copies three
    helpers from the BERT instance it wraps, ``get_extended_attention_mask``,
-   ``invert_attention_mask`` and ``get_head_mask``. transformers 5 removed all three from
-   ``PreTrainedModel`` (masks are now built inside each model), so building the model fails
-   with ``AttributeError: 'BertModel' object has no attribute 'get_extended_attention_mask'``.
-2. Nothing else is fatal: ``BertEncoder.forward`` in transformers 5 takes the additive 4-D mask
+   ``invert_attention_mask`` and ``get_head_mask``, and calls the first as
+   ``(attention_mask, input_shape, device)``. transformers 5.0 dropped ``get_head_mask`` and
+   changed the third argument of ``get_extended_attention_mask`` to ``dtype`` (a device passed
+   there fails in ``Tensor.to``); later 5.x releases removed all three from ``PreTrainedModel``
+   (masks are now built inside each model), so building the model fails with
+   ``AttributeError: 'BertModel' object has no attribute 'get_extended_attention_mask'``.
+2. ``BertModelWarper.forward`` calls ``self.embeddings(..., past_key_values_length=...)``;
+   transformers 5.24 renamed that argument of ``BertEmbeddings.forward`` to ``cache_length``, so
+   every call fails with ``TypeError: ... unexpected keyword argument 'past_key_values_length'``.
+   The shim gives the BERT's embeddings *instance* a ``forward`` that passes the value under the
+   name the installed transformers takes (nothing is changed where the old name still exists).
+3. Nothing else is fatal: ``BertEncoder.forward`` in transformers 5 takes the additive 4-D mask
    the warper builds, and swallows the extra keyword arguments it passes (``head_mask``,
    ``output_attentions``, ...). The warper reads the deprecated ``config.use_return_dict``,
    which only logs a deprecation line once. The package also ``print`` s the text encoder path
    while building; ``build_quietly`` sends that to the log instead.
 
-The fix restores the three helpers, with transformers 4.x semantics, on the BERT *instance* the
+The fix restores the three helpers (and renames the embeddings' argument), with transformers 4.x semantics, on the BERT *instance* the
 package creates, and only while ``GroundingDinoPyGrounder`` builds its model: no class and no
 module is patched at import time, and the temporary hook on the package's BERT loader is removed
 when the build ends. On a transformers that still has the helpers, nothing is changed.
@@ -22,6 +30,7 @@ when the build ends. On a transformers that still has the helpers, nothing is ch
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import threading
@@ -102,22 +111,74 @@ _HELPERS: dict[str, Callable[..., Any]] = {
 }
 
 
+_OLD_LENGTH_ARG = "past_key_values_length"  # what BertModelWarper passes to the embeddings
+_NEW_LENGTH_ARG = "cache_length"  # its name from transformers 5.24
+
+
+def _params(fn: Callable[..., Any]) -> list[str]:
+    return [p for p in inspect.signature(fn).parameters if p != "self"]
+
+
+def _helper_differs(bert_model: Any, name: str) -> bool:
+    """True when ``bert_model`` lacks helper ``name`` or has it with another signature."""
+    existing = getattr(bert_model, name, None)
+    if existing is None:
+        return True
+    ours = [p for p in _params(_HELPERS[name]) if p != "_"]
+    return _params(existing)[: len(ours)] != ours
+
+
+def _embeddings_need_rename(bert_model: Any) -> bool:
+    embeddings = getattr(bert_model, "embeddings", None)
+    if embeddings is None:
+        return False
+    params = inspect.signature(embeddings.forward).parameters
+    return _OLD_LENGTH_ARG not in params and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
 def needs_bert_shim(bert_model: Any) -> bool:
-    """True when ``bert_model`` lacks a helper ``BertModelWarper`` copies (transformers >= 5)."""
-    return any(not hasattr(bert_model, name) for name in _HELPERS)
+    """True when ``bert_model`` lacks a helper ``BertModelWarper`` copies (transformers >= 5),
+    or its embeddings no longer take ``past_key_values_length`` (transformers >= 5.24)."""
+    return any(_helper_differs(bert_model, name) for name in _HELPERS) or _embeddings_need_rename(
+        bert_model
+    )
+
+
+def _rename_length_arg(embeddings: Any) -> None:
+    """Let ``embeddings`` accept ``past_key_values_length`` again, on this instance only."""
+    original = embeddings.forward
+    takes_new = _NEW_LENGTH_ARG in inspect.signature(original).parameters
+
+    def forward(*args: Any, past_key_values_length: int = 0, **kwargs: Any) -> Any:
+        if takes_new:
+            kwargs.setdefault(_NEW_LENGTH_ARG, past_key_values_length)
+        elif past_key_values_length:
+            raise NotImplementedError(
+                "this transformers' BertEmbeddings takes no cache length; GroundingDINO never "
+                "passes one"
+            )
+        return original(*args, **kwargs)
+
+    object.__setattr__(embeddings, "forward", forward)
 
 
 def shim_bert(bert_model: Any) -> Any:
-    """Give one BERT instance the helpers it lacks, as bound methods; return it.
+    """Give one BERT instance the helpers it lacks (or has with another signature), as bound
+    methods; return it.
 
-    Only missing helpers are added, only on this instance (``type(bert_model)`` is untouched).
+    Only those helpers are set, only on this instance (``type(bert_model)`` is untouched).
     """
     added = []
     for name, fn in _HELPERS.items():
-        if not hasattr(bert_model, name):
+        if _helper_differs(bert_model, name):
             # nn.Module.__setattr__ stores plain attributes (not parameters or modules) normally.
             object.__setattr__(bert_model, name, types.MethodType(fn, bert_model))
             added.append(name)
+    if _embeddings_need_rename(bert_model):
+        _rename_length_arg(bert_model.embeddings)
+        added.append(f"embeddings({_OLD_LENGTH_ARG}=)")
     if added:
         object.__setattr__(bert_model, _SHIM_ATTR, tuple(added))
         log.debug("groundingdino-py: restored %s on the BERT text encoder", ", ".join(added))
