@@ -48,13 +48,17 @@ class Detective:
     """A session on one video: open it once, ask as many questions as you like.
 
     Args:
-        video: Path to the video file, or an open ``FrameSource`` (e.g. a window of a live
-            stream); the session closes it with ``close()`` either way.
+        video: Path to the video file, or to a folder of frames (read as one video), or an
+            open ``FrameSource`` (e.g. a window of a live stream); the session closes it with
+            ``close()`` either way.
         profile: ``auto``, ``classical``, ``local`` or ``server`` (ignored when ``config`` is given).
         out: Folder for verdicts, traces and the frames they cite; a temporary folder if None.
         config: A full configuration; overrides ``profile`` and keyword overrides.
         planner: A planner object or LangChain chat model to use instead of the profile's.
         backends: Prebuilt backends to share between sessions (models loaded once).
+        fps: Frame rate of a frame folder (its images carry no timestamps); ignored for files.
+        fps_source: Where ``fps`` came from (e.g. a dataset's convention), recorded in the
+            trace's ``VideoInfo.fps_source``.
         **overrides: Config fields, e.g. ``max_steps=8`` or ``graph="chain"``.
     """
 
@@ -66,6 +70,8 @@ class Detective:
         config: Config | None = None,
         planner: Any | None = None,
         backends: Backends | None = None,
+        fps: float | None = None,
+        fps_source: str | None = None,
         **overrides: Any,
     ) -> None:
         if isinstance(planner, str):  # a planner backend by name, checked like any setting
@@ -92,7 +98,11 @@ class Detective:
             if out is not None
             else Path(tempfile.mkdtemp(prefix="vadetective-run-"))
         )
-        self.source: FrameSource = open_video(video) if isinstance(video, str | Path) else video
+        self.source: FrameSource = (
+            open_video(video, fps=fps, fps_source=fps_source)
+            if isinstance(video, str | Path)
+            else video
+        )
         self.backends = backends or Backends(self.config)
         self.toolbox = Toolbox(self.source, self.config, self.out, self.backends)
         self._planner_override = planner
@@ -296,16 +306,18 @@ def analyze(
     question: str | None = None,
     profile: str = "auto",
     out: str | Path | None = None,
+    fps: float | None = None,
     **overrides: Any,
 ) -> Verdict:
     """One-shot convenience: open ``video``, ask ``question``, close it.
 
     Args:
-        video: Path to the video file.
+        video: Path to the video file, or to a folder of frames.
         question: What to ask; a general anomaly question if None.
         profile: ``auto``, ``classical``, ``local`` or ``server``.
         out: Folder for the verdict, trace and frames; a temporary folder if None.
+        fps: Frame rate of a frame folder (ignored for video files).
         **overrides: Config fields, e.g. ``max_steps=8``.
     """
-    with Detective(video, profile=profile, out=out, **overrides) as d:
+    with Detective(video, profile=profile, out=out, fps=fps, **overrides) as d:
         return d.ask(question)

@@ -29,6 +29,7 @@ from typing import Any
 
 from vadetective.agent.batch.claims import Claims, WorkQueue
 from vadetective.agent.batch.pool import run_pool
+from vadetective.agent.batch.provenance import provenance, recorded_config
 from vadetective.agent.batch.worker import RESULTS, VideoOutcome, analyze_video
 from vadetective.agent.core.catalog import GRAPHS
 from vadetective.agent.core.config import Config
@@ -102,7 +103,7 @@ def run_record(
         "question": question or DEFAULT_QUESTION,
         "graph": graph,
         "profile": config.profile,
-        "config": json.loads(config.model_dump_json()),
+        "config": recorded_config(config),
         "models": {
             role: config.model_id(name) or name
             for role, name in (
@@ -119,6 +120,7 @@ def run_record(
         },
         "versions": _versions(),
         "started_at": datetime.now(UTC).isoformat(),
+        "provenance": provenance(dataset, config, question, graph),
     }
     if config.scorer in ("clip", "siglip"):
         from vadetective.tools.prompt_bank import default_bank

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vadetective.agent.batch.provenance import result_provenance
 from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import VadetectiveError
 from vadetective.agent.core.io import atomic_write_text
@@ -75,6 +76,8 @@ def analyze_video(
             config=config,
             out=out / TRACES / item.video_id,
             backends=_backends_for(config),
+            fps=item.fps,
+            fps_source=item.fps_source,
         ) as d:
             verdict = d.ask(question, graph=graph)
             trace = d.last_trace
@@ -87,6 +90,7 @@ def analyze_video(
                 "timing_s": round(time.perf_counter() - t0, 4),
                 "cost": json.loads(trace.cost.model_dump_json()),
                 "models": trace.models,
+                "provenance": result_provenance(config, question, graph),
             }
         atomic_write_text(result_path, json.dumps(record, indent=1))
         return VideoOutcome(

@@ -68,6 +68,7 @@ def run_analyze(
     as_json: bool,
     overrides: dict[str, Any] | None = None,
     ground_truth: Path | None = None,
+    fps: float | None = None,
 ) -> Any:
     """Analyze one video with live progress; write the verdict, trace and report into ``out``."""
     from vadetective.agent.core.io import writable_folder
@@ -78,13 +79,21 @@ def run_analyze(
     status_console = err_console if as_json else out_console
     with (
         status_console.status("opening the video…") as status,
-        Detective(video, profile=profile, out=out, **(overrides or {})) as d,
+        Detective(
+            video,
+            profile=profile,
+            out=out,
+            fps=fps,
+            fps_source="--fps flag" if fps is not None else None,
+            **(overrides or {}),
+        ) as d,
     ):
         if not as_json:
             info = d.info
             out_console.print(
                 f"[bold]{safe(Path(info.path).name)}[/]: {info.duration_s:.1f} s, {info.fps:.1f} fps, "
                 f"{info.resolution_wh[0]}x{info.resolution_wh[1]} — profile [bold]{d.config.profile}[/]"
+                + (f" [dim](frame rate: {safe(info.fps_source)})[/]" if info.fps_source else "")
             )
 
         def on_step(step: Any) -> None:
@@ -117,7 +126,7 @@ def run_analyze(
 @app.command()
 @friendly_errors
 def analyze(
-    video: Path = typer.Argument(..., help="The video file to analyze."),
+    video: Path = typer.Argument(..., help="The video file (or folder of frames) to analyze."),
     question: str | None = typer.Option(
         None, "--question", "-q", help="What to ask (default: is anything unusual happening?)."
     ),
@@ -162,6 +171,9 @@ def analyze(
     native_tools: opts.NativeTools = None,
     text_only: opts.TextOnly = None,
     structured: opts.Structured = None,
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of a folder of frames (default 25, with a warning)."
+    ),
 ) -> None:
     """Analyze a video: live progress, then the verdict with when, where and why.
 
@@ -170,7 +182,15 @@ def analyze(
     flags = {k: v for k, v in locals().items() if k in opts.SETTINGS_FLAGS}
     config = opts.build_config(profile, config_file, **flags)
     run_analyze(
-        video, question, config.profile, out, checkpoint, graph, as_json, {"config": config}
+        video,
+        question,
+        config.profile,
+        out,
+        checkpoint,
+        graph,
+        as_json,
+        {"config": config},
+        fps=fps,
     )
 
 

@@ -1,4 +1,4 @@
-"""`vadetective batch` and `eval`: datasets, run folders and their metrics."""
+"""`vadetective batch`, `eval` and `compare`: datasets, run folders, their metrics and pages."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from vadetective.agent.core.config import Config
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.core.io import writable_folder
 from vadetective.agent.core.vocabulary import RunFolder
-from vadetective.agent.datasets import Dataset, load_dataset
+from vadetective.agent.datasets import Dataset, load_dataset, with_frame_rate
 from vadetective.agent.eval.evaluate import EvalProtocol, Metrics, evaluate_run
 from vadetective.agent.eval.table import format_metrics_table
 
@@ -33,7 +33,9 @@ from vadetective.agent.eval.table import format_metrics_table
 @friendly_errors
 def batch(
     kind: str = typer.Argument(
-        ..., help="ucf-crime, xd-violence, shanghaitech, ubnormal, manifest or folder."
+        ...,
+        help="ucf-crime, xd-violence, shanghaitech, ubnormal, ucsd-ped1, ucsd-ped2, avenue, msad, "
+        "nwpu-campus, uca, hivau, manifest or folder.",
     ),
     root: Path = typer.Argument(..., help="The dataset's root folder (or the manifest file)."),
     out: Path = typer.Option(
@@ -84,6 +86,12 @@ def batch(
     native_tools: opts.NativeTools = None,
     text_only: opts.TextOnly = None,
     structured: opts.Structured = None,
+    split: str | None = typer.Option(
+        None, "--split", help="The official split (ubnormal: test or validation; uca)."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of frame-folder videos (default: the dataset's convention)."
+    ),
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Go on when videos named by the annotations are absent."
     ),
@@ -111,6 +119,8 @@ def batch(
         console=out_console,
         config=lambda: opts.build_config(profile, config_file, **settings),
         config_file=config_file,
+        split=split,
+        fps=fps,
         allow_missing=allow_missing,
     )
 
@@ -134,11 +144,15 @@ def eval_cmd(
     smoothing_size: float = typer.Option(
         0.0, "--smoothing-size", help="Gaussian sigma or mean width (e.g. 10 on snippets)."
     ),
+    reports: bool = typer.Option(
+        True, "--reports/--no-reports", help="Write each video's report for the run page's links."
+    ),
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="With --dataset: go on when annotated videos are absent."
     ),
 ) -> None:
-    """Score a batch run with the field's protocols; writes metrics.json and prints a table."""
+    """Score a batch run with the field's protocols; writes metrics.json and the run page
+    (RUN/report.html) and prints a table."""
     from pydantic import ValidationError
 
     from vadetective.agent.eval.evaluate import EvalProtocol
@@ -157,8 +171,67 @@ def eval_cmd(
         annotations=annotations,
         console=out_console,
         protocol=chosen,
+        reports=reports,
         allow_missing=allow_missing,
     )
+
+
+@app.command("compare")
+@friendly_errors
+def compare_cmd(
+    run_a: Path = typer.Argument(..., help="The first run folder (A)."),
+    run_b: Path = typer.Argument(..., help="The second run folder (B)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the page (default RUN_B/compare-<A>.html)."
+    ),
+) -> None:
+    """Compare two runs: metrics side by side, per-video changes, configuration and prompts."""
+    compare_runs_cli(run_a, run_b, out, out_console)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def compare_runs_cli(run_a: Path, run_b: Path, out: Path | None, console: Console) -> Path:
+    """``vadetective compare``: print the comparison and write its page."""
+    from rich.table import Table
+
+    from vadetective.agent.eval.compare import compare_runs
+    from vadetective.agent.report.compare_page import render_compare_page
+
+    c = compare_runs(run_a, run_b)
+    table = Table(title=f"{safe(c.name_a)} vs {safe(c.name_b)}")
+    for col in ("metric (%)", c.name_a, c.name_b, "B - A"):
+        table.add_column(safe(col), justify="left" if col.startswith("metric") else "right")
+    for m in c.metrics:
+        if m.a is None and m.b is None:
+            continue
+        delta = "-" if m.delta is None else f"{100 * m.delta:+.2f}"
+        table.add_row(m.label, _pct(m.a), _pct(m.b), delta)
+    for key, (a, b) in c.cost.items():
+        table.add_row(key, f"{a:.1f}", f"{b:.1f}", f"{b - a:+.1f}")
+    console.print(table)
+    flipped = [d for d in c.videos if d.flipped]
+    console.print(
+        f"{len(flipped)} of {len(c.videos)} videos changed outcome"
+        + (": " + ", ".join(safe(d.video_id) for d in flipped[:8]) if flipped else "")
+        + ("…" if len(flipped) > 8 else ""),
+        highlight=False,
+    )
+    if c.config:
+        console.print(f"[bold]{len(c.config)} configuration differences[/]:")
+        for d in c.config[:20]:
+            console.print(f"  {safe(d.key)}: {safe(d.a[:60])} -> {safe(d.b[:60])}", highlight=False)
+    else:
+        console.print("same configuration")
+    if c.prompts:
+        console.print("prompts differ: " + ", ".join(safe(k) for k in c.prompts))
+    for w in c.warnings:
+        console.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
+    path = render_compare_page(run_a, run_b, out, comparison=c)
+    console.print(f"wrote {safe(path)}", highlight=False)
+    return path
 
 
 def run_dataset_cli(
@@ -178,6 +251,8 @@ def run_dataset_cli(
     console: Any,
     config: Callable[[], Config] | None = None,
     config_file: Path | None = None,
+    split: str | None = None,
+    fps: float | None = None,
     allow_missing: bool = False,
 ) -> BatchSummary:
     """``vadetective batch``: load the dataset, run it with a progress bar, print a summary.
@@ -195,10 +270,19 @@ def run_dataset_cli(
     )
 
     writable_folder(out, "--out")  # before the dataset is read, not after the first video
-    dataset = load_dataset(kind, root, annotations, **_missing_option(allow_missing))
+    dataset = load_dataset(
+        kind,
+        root,
+        annotations,
+        **({"split": split} if split else {}),
+        **_missing_option(allow_missing),
+    )
+    if fps is not None:
+        dataset = with_frame_rate(dataset, fps)
     resolved = config() if config is not None else None
     console.print(
-        f"[bold]{dataset.kind}[/]: {len(dataset)} videos under {safe(dataset.root)}"
+        f"[bold]{safe(dataset.kind)}[/]: {len(dataset)} videos under {safe(dataset.root)}"
+        + (f", split {safe(dataset.split)}" if dataset.split else "")
         + (f", shard {shard + 1}/{num_shards}" if num_shards > 1 else "")
     )
     columns = (
@@ -268,9 +352,11 @@ def evaluate_run_cli(
     annotations: str | Path | None = None,
     console: Console | None = None,
     protocol: EvalProtocol | None = None,
+    reports: bool = True,
     allow_missing: bool = False,
 ) -> Metrics:
-    """``vadetective eval``: evaluate a run folder, write ``metrics.json``, print the table.
+    """``vadetective eval``: evaluate a run folder, write ``metrics.json`` and the run page,
+    print the table.
 
     Args:
         run_dir: the run folder.
@@ -278,6 +364,7 @@ def evaluate_run_cli(
         annotations: the official annotation file, with ``dataset``.
         console: where to print (default: a new rich console on stdout).
         protocol: see ``evaluate``.
+        reports: write each video's missing report (the run page links to them).
         allow_missing: with ``dataset``, go on when annotated videos are absent.
 
     Returns:
@@ -299,8 +386,16 @@ def evaluate_run_cli(
         )
     elif annotations is not None:
         raise DatasetError("--annotations needs --dataset KIND ROOT")
+    from vadetective.agent.report.run_page import render_run_page
+
     metrics = evaluate_run(run_dir, ground_truth, protocol=protocol)
     console = console or Console()
     console.print(format_metrics_table(metrics))
-    console.print(f"wrote {safe(Path(run_dir) / RunFolder.METRICS)}", highlight=False)
+    for w in metrics.warnings:
+        console.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
+    with console.status("writing the run page…"):
+        page = render_run_page(run_dir, ground_truth, metrics, reports=reports)
+    console.print(
+        f"wrote {safe(Path(run_dir) / RunFolder.METRICS)} and {safe(page)}", highlight=False
+    )
     return metrics

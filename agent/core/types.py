@@ -56,6 +56,11 @@ class VideoInfo(Frozen):
         description="counter-clockwise turn the file's display matrix applies (0/90/180/270); "
         "frames and resolution_wh are as displayed, after it",
     )
+    fps_source: str | None = Field(
+        default=None,
+        description="where fps came from when the frames carry no timestamps (a frame folder): "
+        "a flag, a dataset's convention or the default",
+    )
 
     @property
     def fps_text(self) -> str:

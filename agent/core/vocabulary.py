@@ -240,4 +240,5 @@ class RunFolder(StrEnum):
     TRACES = "traces"  # traces/<video_id>/trace.json, verdict.json and the frames it cites
     FAILURES = "failures.jsonl"  # one line per failed attempt
     METRICS = "metrics.json"  # what `vadetective eval` computed
+    PAGE = "report.html"  # the run page `vadetective eval` writes over the whole run
     LOCKS = "locks"  # locks/<video_id>.lock: claims of the batches working on this folder

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,13 @@ DATASET_KINDS: tuple[str, ...] = (
     "xd-violence",
     "shanghaitech",
     "ubnormal",
+    "ucsd-ped1",
+    "ucsd-ped2",
+    "avenue",
+    "msad",
+    "nwpu-campus",
+    "uca",
+    "hivau",
     "manifest",
     "folder",
 )
@@ -115,6 +121,24 @@ class FrameBox(Frozen):
         return Box(t_s=self.frame_idx / fps, xyxy=self.xyxy, label=self.label, score=1.0)
 
 
+class TimedText(Frozen):
+    """A reference text about part of a video (a UCA sentence, a HIVAU event or clip caption),
+    in seconds; ``level`` names its granularity (``sentence``, ``clip``, ``event``)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    level: str = "sentence"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimedText:
+        if not (np.isfinite(self.start_s) and np.isfinite(self.end_s)) or self.start_s < 0:
+            raise ValueError(f"start_s ({self.start_s}) must be a finite number >= 0")
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must not be before start_s ({self.start_s})")
+        return self
+
+
 def _check_fps(fps: float | None) -> float:
     if fps is None or not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number to convert frames to seconds, got {fps}")
@@ -164,6 +188,14 @@ class LabeledVideo(Frozen):
     descriptions: list[str] = Field(
         default_factory=list, description="reference texts of what happens, for caption metrics"
     )
+    timed_descriptions: list[TimedText] = Field(
+        default_factory=list,
+        description="time-stamped reference texts (UCA sentences, HIVAU events and clips)",
+    )
+    fps: float | None = Field(
+        default=None, description="frame rate of a frame folder, by the dataset's convention"
+    )
+    fps_source: str | None = Field(default=None, description="where ``fps`` comes from")
 
     @field_validator("video_id")
     @classmethod
@@ -290,6 +322,9 @@ class Dataset(Frozen):
     root: str
     annotations: str | None = Field(default=None, description="the annotation file that was read")
     options: dict[str, OptionValue] = Field(default_factory=dict)
+    split: str | None = Field(
+        default=None, description="the official split these videos are (test, validation, ...)"
+    )
     videos: list[LabeledVideo]
     missing: list[str] = Field(
         default_factory=list,
@@ -371,108 +406,6 @@ def parse_int(token: str, path: Path, line_no: int | None, what: str) -> int:
     if not value.is_integer():
         raise dataset_error(path, line_no, f"{what} must be an integer, got {token!r}")
     return int(value)
-
-
-def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-
-
-def strip_video_suffix(name: str) -> str:
-    """``'Abuse028_x264.mp4'`` -> ``'Abuse028_x264'``; names without a video suffix unchanged."""
-    p = Path(name)
-    return p.stem if p.suffix.lower() in VIDEO_EXTENSIONS else p.name
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` (recursively, hidden folders skipped), in sorted order.
-
-    Symlinked folders are followed, but each real folder is entered once, so a link that points
-    back up the tree (a loop) is harmless.
-    """
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            dirnames[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
-def find_videos(root: Path) -> list[Path]:
-    """Video files under ``root``, recursively, sorted by path; a file reached twice (through a
-    symlink) is listed once, under its first path."""
-    if not root.is_dir():
-        raise DatasetError(f"dataset root is not a folder: {root}")
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for p in sorted(p for p in walk_files(root) if is_video_file(p)):
-        real = p.resolve()
-        if real not in seen and real.is_file():
-            seen.add(real)
-            out.append(p)
-    return out
-
-
-def index_by_stem(paths: Iterable[Path]) -> dict[str, list[Path]]:
-    """Group files by name without suffix."""
-    out: dict[str, list[Path]] = {}
-    for p in paths:
-        out.setdefault(p.stem, []).append(p)
-    return out
-
-
-def find_file(root: Path, names: Sequence[str]) -> Path | None:
-    """The first file under ``root`` (itself, then recursively) whose name is one of ``names``
-    (case-insensitive), preferring shallower paths."""
-    wanted = {n.lower() for n in names}
-    if root.is_file():
-        return root if root.name.lower() in wanted else None
-    best: Path | None = None
-    for p in walk_files(root):
-        if p.name.lower() in wanted and (best is None or len(p.parts) < len(best.parts)):
-            best = p
-    return best
-
-
-def ids_from_paths(paths: Sequence[Path], root: Path) -> list[str]:
-    """A unique, file-name-safe id per path: the name without suffix; where two paths share it,
-    the path relative to ``root`` without suffix with ``/`` replaced by ``__``; where that still
-    collides (``sub/a.mp4`` beside ``sub__a.mp4``), the relative path plus a short hash of it.
-    Ids longer than ``MAX_VIDEO_ID_BYTES`` are cut and hashed (``bounded_id``)."""
-
-    def relative(p: Path) -> str:
-        try:
-            rel = p.absolute().relative_to(root.absolute())
-        except ValueError:
-            rel = Path(*p.parts[-3:])
-        return "__".join(rel.with_suffix("").parts).lstrip(".") or p.stem
-
-    def counts(ids: Iterable[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in ids:
-            out[i] = out.get(i, 0) + 1
-        return out
-
-    ids = [bounded_id(p.stem.lstrip(".") or "video") for p in paths]
-    n = counts(ids)
-    ids = [i if n[i] == 1 else bounded_id(relative(p)) for i, p in zip(ids, paths, strict=True)]
-    n = counts(ids)
-    ids = [
-        i if n[i] == 1 else bounded_id(f"{relative(p)}-{_short_hash(str(p.absolute()))}")
-        for i, p in zip(ids, paths, strict=True)
-    ]
-    return ids
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
 
 
 def resolve_missing(

@@ -15,8 +15,10 @@ CSV with a header row, ``path,label,spans`` where spans read ``1.0-3.5;7-9``::
 optional: a label other than ``normal`` (or ``none``) marks the video anomalous, spans are anomaly intervals in
 seconds; with neither the video is unlabelled. Optional keys: ``id`` (the video id; default the
 file name without suffix), ``description`` (reference text, a string or a list of strings, for
-caption metrics) and, in JSONL only, ``boxes`` as ``[[t_s, x1, y1, x2, y2], ...]``. Other keys are
-ignored, so a manifest can carry extra bookkeeping.
+caption metrics), ``fps`` (the frame rate of a ``path`` that is a folder of frames, whose images
+carry no timestamps; recorded as the frame rate's source) and, in JSONL only, ``boxes`` as
+``[[t_s, x1, y1, x2, y2], ...]``. Other keys are ignored, so a manifest can carry extra
+bookkeeping.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -38,11 +41,10 @@ from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
     dataset_error,
-    find_videos,
-    ids_from_paths,
     options_of,
     resolve_missing,
 )
+from vadetective.agent.datasets.files import find_frame_folders, find_videos, ids_from_paths
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ _SPAN = re.compile(rf"^\s*({_NUM})\s*-\s*({_NUM})\s*$")
 
 
 class _Row:
-    __slots__ = ("boxes", "descriptions", "label", "line_no", "path", "spans", "video_id")
+    __slots__ = ("boxes", "descriptions", "fps", "label", "line_no", "path", "spans", "video_id")
 
     def __init__(self, line_no: int, path: str) -> None:
         self.line_no = line_no
@@ -63,6 +65,7 @@ class _Row:
         self.video_id: str | None = None
         self.descriptions: list[str] = []
         self.boxes: list[Box] = []
+        self.fps: float | None = None
 
 
 def parse_span_text(text: str, source: Path, line_no: int) -> list[TimeSpan]:
@@ -137,6 +140,11 @@ def _row_from_json(obj: Any, source: Path, line_no: int) -> _Row:
             raise dataset_error(
                 source, line_no, "'description' must be a string or a list of strings"
             )
+    fps = obj.get("fps")
+    if fps is not None:
+        if not _number(fps):
+            raise dataset_error(source, line_no, f"'fps' must be a number, got {fps!r}")
+        row.fps = float(fps)
     for b in obj.get("boxes") or []:
         if not (isinstance(b, list) and len(b) == 5 and all(_number(v) for v in b)):
             raise dataset_error(source, line_no, f"box {b!r} must be [t_s, x1, y1, x2, y2]")
@@ -196,6 +204,13 @@ def _read_csv(path: Path, text: str) -> list[_Row]:
         row.video_id = values.get("id") or None
         if values.get("description"):
             row.descriptions = [values["description"]]
+        if values.get("fps"):
+            try:
+                row.fps = float(values["fps"])
+            except ValueError:
+                raise dataset_error(
+                    path, line_no, f"'fps' must be a number, got {values['fps']!r}"
+                ) from None
         rows.append(row)
     return rows
 
@@ -223,6 +238,12 @@ def _to_video(row: _Row, video_id: str, path: Path, source: Path) -> LabeledVide
         )
     if anomalous is None and row.boxes:
         raise dataset_error(source, row.line_no, "boxes need a label or spans")
+    if row.fps is not None and not (math.isfinite(row.fps) and row.fps > 0):
+        raise dataset_error(
+            source,
+            row.line_no,
+            f"'fps' must be a positive number of frames per second, got {row.fps:g}",
+        )
     try:
         return LabeledVideo(
             video_id=video_id,
@@ -234,6 +255,8 @@ def _to_video(row: _Row, video_id: str, path: Path, source: Path) -> LabeledVide
             spans=sorted(spans, key=lambda s: s.start_s),
             boxes=row.boxes,
             descriptions=row.descriptions,
+            fps=row.fps,
+            fps_source=f"manifest ({row.fps:g} fps)" if row.fps is not None else None,
         )
     except ValidationError as exc:
         raise dataset_error(source, row.line_no, _first_error(exc)) from exc
@@ -306,15 +329,16 @@ def load_manifest(
 
 
 def load_folder(root: str | Path, annotations: str | Path | None = None) -> Dataset:
-    """Every video file under ``root`` (recursively), with no labels.
+    """Every video file under ``root`` (recursively), and every folder of frames (images and
+    no video file, read as one video), with no labels.
 
     Args:
         root: the folder.
         annotations: must be None (a folder has none).
 
     Returns:
-        The dataset sorted by path; ids are file names without suffix (relative paths where two
-        files share a name).
+        The dataset sorted by path; ids are file (or frame-folder) names without suffix
+        (relative paths where two share a name).
 
     Raises:
         DatasetError: ``root`` is not a folder or holds no video.
@@ -322,9 +346,9 @@ def load_folder(root: str | Path, annotations: str | Path | None = None) -> Data
     root = Path(root).expanduser()
     if annotations is not None:
         raise DatasetError("a plain folder dataset takes no annotations; use kind 'manifest'")
-    paths = find_videos(root)
+    paths = sorted(find_videos(root) + find_frame_folders(root))
     if not paths:
-        raise DatasetError(f"no video files under {root}")
+        raise DatasetError(f"no video files or folders of frames under {root}")
     ids = ids_from_paths(paths, root)
     videos = [
         LabeledVideo(video_id=i, path=str(p.resolve()), dataset="folder")

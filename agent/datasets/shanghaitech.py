@@ -3,9 +3,11 @@
 - ``test_frame_mask/<video>.npy``: per-frame 0/1 labels of each test video (``01_0014.npy``),
   read with ``allow_pickle=False``. The adapter reads each mask once to know whether the video is
   anomalous and where (spans), and ``LabeledVideo.frame_labels`` reads it again when asked.
-- the media: a video file named after the mask (``01_0014.avi``) or a folder of frames
-  (``testing/frames/01_0014/000.jpg``, the official layout), anywhere under the root. A video file
-  is preferred when both exist, since frame folders are not read by every frame source.
+- the media: a folder of frames (``testing/frames/01_0014/000.jpg``, the official layout) or a
+  video file named after the mask (``01_0014.avi``), anywhere under the root. The frame folder is
+  preferred when both exist: the masks count its frames. Frame folders are read at
+  ``SHANGHAITECH_FPS`` (24 fps, the rate of the dataset's .avi training videos, of which the test
+  frames are extracted; scene 04 is 25 fps), recorded with every result.
 """
 
 from __future__ import annotations
@@ -18,31 +20,19 @@ from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
     LabeledVideo,
-    is_video_file,
     load_frame_mask,
     options_of,
     resolve_missing,
     spans_from_labels,
 )
+from vadetective.agent.datasets.files import find_folder, is_video_file
 
 logger = logging.getLogger(__name__)
 
 KIND = "shanghaitech"
 MASK_FOLDER = "test_frame_mask"
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def _find_mask_folder(root: Path) -> Path | None:
-    if root.name == MASK_FOLDER and root.is_dir():
-        return root
-    best: Path | None = None
-    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if MASK_FOLDER in dirnames:
-            cand = Path(dirpath) / MASK_FOLDER
-            if best is None or len(cand.parts) < len(best.parts):
-                best = cand
-    return best
+SHANGHAITECH_FPS = 24.0
 
 
 def _index_media(root: Path, skip: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
@@ -86,7 +76,7 @@ def load_shanghaitech(
     """
     root = Path(root).expanduser()
     if annotations is None:
-        found = _find_mask_folder(root)
+        found = find_folder(root, MASK_FOLDER)
         if found is None:
             raise DatasetError(f"no {MASK_FOLDER}/ folder under {root}: pass it explicitly")
         mask_dir = found
@@ -106,7 +96,7 @@ def load_shanghaitech(
     for mask_path in masks:
         vid = mask_path.stem
         labels = load_frame_mask(mask_path)
-        candidates = video_files.get(vid) or frame_dirs.get(vid) or []
+        candidates = frame_dirs.get(vid) or video_files.get(vid) or []
         if len(candidates) > 1:
             shown = ", ".join(str(p) for p in candidates[:4])
             raise DatasetError(f"{vid} is found more than once under {root} ({shown}); keep one")
@@ -114,6 +104,7 @@ def load_shanghaitech(
             missing.append(vid)
             continue
         anomalous = bool(labels.any())
+        folder = candidates[0].is_dir()
         videos.append(
             LabeledVideo(
                 video_id=vid,
@@ -123,6 +114,10 @@ def load_shanghaitech(
                 is_anomalous=anomalous,
                 frame_spans=spans_from_labels(labels),
                 frame_labels_path=str(mask_path.resolve()),
+                fps=SHANGHAITECH_FPS if folder else None,
+                fps_source=f"ShanghaiTech convention ({SHANGHAITECH_FPS:g} fps)"
+                if folder
+                else None,
             )
         )
     missing = resolve_missing(missing, allow_missing, mask_dir)
@@ -132,6 +127,7 @@ def load_shanghaitech(
         root=str(root),
         annotations=str(mask_dir),
         options=options_of(allow_missing=allow_missing),
+        split="test",
         videos=videos,
         missing=missing,
     )

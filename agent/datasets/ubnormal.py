@@ -22,13 +22,15 @@ from vadetective.agent.datasets.base import (
     FrameSpan,
     LabeledVideo,
     dataset_error,
-    find_file,
-    find_videos,
-    index_by_stem,
     options_of,
     parse_int,
     read_lines,
     resolve_missing,
+)
+from vadetective.agent.datasets.files import (
+    find_file,
+    find_videos,
+    index_by_stem,
     strip_video_suffix,
 )
 
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 KIND = "ubnormal"
 SPLITS = ("test", "validation", "training")
+#: Videos in each official split list pair (abnormal + normal): mixing the 64 validation
+#: videos into the 211 test videos is a known source of wrong numbers.
+OFFICIAL_SIZES = {"test": 211, "validation": 64}
 
 
 def split_files(split: str) -> tuple[str, str]:
@@ -43,6 +48,14 @@ def split_files(split: str) -> tuple[str, str]:
     if split not in SPLITS:
         raise DatasetError(f"unknown UBnormal split {split!r}; expected one of {SPLITS}")
     return f"abnormal_{split}_video_names.txt", f"normal_{split}_video_names.txt"
+
+
+def split_of_list(path: Path) -> str | None:
+    """The split an official list file belongs to, from its name, else None."""
+    for split in SPLITS:
+        if f"_{split}_video_names" in path.name:
+            return split
+    return None
 
 
 def parse_split_list(path: Path) -> list[tuple[str, bool, int]]:
@@ -117,7 +130,8 @@ def load_ubnormal(
         annotations: a split list file, or a folder holding the official lists; default: the
             lists of ``split`` found under ``root``.
         split: ``test``, ``validation`` or ``training``, used when ``annotations`` is a folder or
-            None.
+            None; a list file's own name (``..._validation_video_names.txt``) decides otherwise,
+            so a validation list is never scored as the test split.
         allow_missing: keep going when listed videos are not under ``root`` (listed in
             ``Dataset.missing``); by default that is an error.
 
@@ -131,6 +145,10 @@ def load_ubnormal(
     where = Path(annotations).expanduser() if annotations is not None else root
     if where.is_file():
         lists = [where]
+        named = split_of_list(where)
+        if named is not None and named != split:
+            logger.info("UBnormal: %s is a %s list; loading the %s split", where.name, named, named)
+        split = named or split
     else:
         lists = [p for n in split_files(split) if (p := find_file(where, (n,))) is not None]
         if not lists:
@@ -179,12 +197,22 @@ def load_ubnormal(
             )
         )
     missing = resolve_missing(missing, allow_missing, lists[0])
+    official = OFFICIAL_SIZES.get(split)
+    if official is not None and len(lists) == 2 and len(names) != official:
+        logger.warning(
+            "UBnormal: the official %s split has %d videos but these lists name %d; numbers "
+            "will not compare with published ones",
+            split,
+            official,
+            len(names),
+        )
     logger.info("UBnormal (%s): %d videos", split, len(videos))
     return Dataset(
         kind=KIND,
         root=str(root),
         annotations=str(annotations) if annotations is not None else None,
         options=options_of(split=split if split != "test" else None, allow_missing=allow_missing),
+        split=split,
         videos=videos,
         missing=missing,
     )

@@ -27,13 +27,15 @@ from vadetective.agent.datasets.base import (
     FrameSpan,
     LabeledVideo,
     dataset_error,
-    find_file,
-    find_videos,
-    index_by_stem,
     options_of,
     parse_int,
     read_lines,
     resolve_missing,
+)
+from vadetective.agent.datasets.files import (
+    find_file,
+    find_videos,
+    index_by_stem,
     strip_video_suffix,
 )
 from vadetective.agent.datasets.safe_pickle import safe_load
@@ -258,4 +260,5 @@ def load_ucf_crime(
         ),
         videos=videos,
         missing=missing,
+        split="test",
     )

@@ -19,14 +19,12 @@ from vadetective.agent.datasets.base import (
     FrameSpan,
     LabeledVideo,
     dataset_error,
-    find_file,
-    find_videos,
     options_of,
     parse_int,
     read_lines,
     resolve_missing,
-    strip_video_suffix,
 )
+from vadetective.agent.datasets.files import find_file, find_videos, strip_video_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -180,4 +178,5 @@ def load_xd_violence(
         options=options_of(allow_missing=allow_missing),
         videos=sorted(videos, key=lambda v: v.video_id),
         missing=missing,
+        split="test",
     )

@@ -34,6 +34,9 @@ class CaptionScores(Frozen):
         description="False when WordNet was not installed and METEOR matched exact words and stems only"
     )
     n: int
+    wordnet: str | None = Field(
+        default=None, description="where METEOR's WordNet came from (nltk_data or a folder)"
+    )
 
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -111,14 +114,11 @@ class _NoWordNet:
         return []
 
 
-def _wordnet() -> tuple[Any, bool]:
-    from nltk.corpus import wordnet
+def _wordnet() -> tuple[Any, str | None]:
+    from vadetective.agent.eval.wordnet import find_wordnet
 
-    try:
-        wordnet.ensure_loaded()
-    except LookupError:
-        return _NoWordNet(), False
-    return wordnet, True
+    reader, source = find_wordnet()
+    return (reader, source) if reader is not None else (_NoWordNet(), None)
 
 
 def caption_metrics(
@@ -128,9 +128,9 @@ def caption_metrics(
 
     BLEU: nltk ``corpus_bleu`` (no smoothing) on ``tokenize``d text. ROUGE-L: rouge-score's
     ``rougeL`` F-measure with the best reference, averaged. METEOR: nltk ``meteor_score``
-    (best reference, averaged); synonym matching needs the WordNet corpus
-    (``python -m nltk.downloader wordnet``), without it exact and stem matches only and
-    ``meteor_synonyms`` is False. CIDEr: ``cider_d`` (the COCO formula).
+    (best reference, averaged); synonym matching needs WordNet (``agent.eval.wordnet``: nltk's
+    corpus, or the system's, e.g. Debian's ``wordnet-base``), without it exact and stem
+    matches only and ``meteor_synonyms`` is False. CIDEr: ``cider_d`` (the COCO formula).
 
     Args:
         references: per item, one or more reference texts.
@@ -167,10 +167,12 @@ def caption_metrics(
         scorer.score_multi(list(refs), hyp)["rougeL"].fmeasure
         for refs, hyp in zip(references, hypotheses, strict=True)
     ]
+    source: str | None
     if wordnet is None:
-        wordnet, synonyms = _wordnet()
+        wordnet, source = _wordnet()
     else:
-        synonyms = not isinstance(wordnet, _NoWordNet)
+        source = None if isinstance(wordnet, _NoWordNet) else "given"
+    synonyms = source is not None
     meteor = [
         meteor_score(refs, hyp, wordnet=wordnet) for refs, hyp in zip(ref_tok, hyp_tok, strict=True)
     ]
@@ -184,4 +186,5 @@ def caption_metrics(
         cider=cider_d(references, hypotheses),
         meteor_synonyms=synonyms,
         n=len(hypotheses),
+        wordnet=source,
     )

@@ -6,42 +6,41 @@ dataset) and writes ``metrics.json`` atomically. Every metric, the protocol used
 smoothing, headline AP flavour, thresholds) and the counts behind the numbers are in one frozen
 ``Metrics`` model; ``table.format_metrics_table`` renders it for the CLI.
 
-Result file contract (written by the batch runner)::
-
-    {"video_id": str, "path": str, "verdict": <Verdict>, "video": <VideoInfo>,
-     "timing_s": float, "cost": <Cost>}
+The result files and ``run.json`` of a run folder are read by ``runs.py``; ``evaluate_run``
+also records which dataset and split it scored and warns when the results of one folder mix
+configurations.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from vadetective.agent.core.errors import MissingExtraError, VadetectiveError
-from vadetective.agent.core.io import atomic_write_text, loads_json
-from vadetective.agent.core.types import Box, Cost, Frozen, TimeSpan, Verdict, VideoInfo
+from vadetective.agent.core.io import atomic_write_text
+from vadetective.agent.core.types import Box, Frozen, TimeSpan, Verdict
 from vadetective.agent.core.vocabulary import RunFolder
 from vadetective.agent.datasets import Dataset, DatasetSpec, LabeledVideo, load_spec
 from vadetective.agent.eval import captions as C
+from vadetective.agent.eval import explain as X
 from vadetective.agent.eval import frame as F
 from vadetective.agent.eval import localisation as L
-
-if TYPE_CHECKING:
-    pass
+from vadetective.agent.eval.runs import (
+    RunFormatError,
+    RunResult,
+    dataset_from_run,
+    mixed_configurations,
+    read_record,
+    read_results,
+)
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = RunFolder.METRICS
-
-
-class RunFormatError(VadetectiveError):
-    """A run folder's ``run.json`` or a result file is missing or malformed."""
 
 
 class EvalItem(NamedTuple):
@@ -51,19 +50,6 @@ class EvalItem(NamedTuple):
     verdict: Verdict
     fps: float
     frame_count: int
-
-
-class RunResult(BaseModel):
-    """One ``results/<video_id>.json`` file of a batch run."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    video_id: str
-    path: str
-    verdict: Verdict
-    video: VideoInfo
-    timing_s: float = 0.0
-    cost: Cost = Field(default_factory=Cost)
 
 
 class EvalProtocol(Frozen):
@@ -132,7 +118,12 @@ class Metrics(Frozen):
     box_mean_iou: float | None = None
     box_tiou: float | None = None
     box_annotated: int = 0
-    captions: C.CaptionScores | None = None
+    captions: C.CaptionScores | None = Field(
+        default=None, description="justifications against video-level descriptions"
+    )
+    explanation: X.ExplanationScores | None = Field(
+        default=None, description="justifications and answers against every reference level"
+    )
     protocol: EvalProtocol = Field(default_factory=EvalProtocol)
     smoothing: str = "none"
     ap_flavour: str = (
@@ -140,6 +131,11 @@ class Metrics(Frozen):
     )
     counts: EvalCounts = Field(default_factory=EvalCounts)
     notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="why these numbers may mislead (mixed configurations)"
+    )
+    dataset_kind: str | None = None
+    dataset_split: str | None = Field(default=None, description="the official split scored")
 
     @property
     def ap(self) -> float | None:
@@ -236,8 +232,7 @@ def evaluate(
     span_true: list[list[TimeSpan]] = []
     box_pred: list[list[Box]] = []
     box_true: list[list[Box]] = []
-    refs: list[list[str]] = []
-    hyps: list[str] = []
+    explained: list[tuple[LabeledVideo, Verdict]] = []
     c = dict.fromkeys(EvalCounts.model_fields, 0)
     correct = 0
     decided_pool = 0
@@ -253,9 +248,8 @@ def evaluate(
             c["undecided"] += 1
         elif v.is_anomalous == gt.is_anomalous:
             correct += 1
-        if gt.descriptions:
-            refs.append(list(gt.descriptions))
-            hyps.append(v.justification or v.answer)
+        if gt.descriptions or gt.timed_descriptions:
+            explained.append((gt, v))
         gt_boxes = gt.time_boxes(it.fps)
         if gt_boxes:
             c["videos_with_boxes"] += 1
@@ -302,7 +296,8 @@ def evaluate(
     boxes = L.box_scores(
         box_pred, box_true, protocol.box_conf_threshold, protocol.box_time_tolerance_s
     )
-    cap = _captions(refs, hyps, captions, notes)
+    explanation = X.explanation_scores(explained, captions, notes)
+    cap = explanation.justification.get(X.VIDEO_LEVEL) if explanation is not None else None
     return Metrics(
         frame_auc=F.frame_auc(labels, scores),
         frame_ap=F.frame_ap(labels, scores),
@@ -318,77 +313,47 @@ def evaluate(
         box_tiou=boxes.tiou,
         box_annotated=boxes.n_annotated,
         captions=cap,
+        explanation=explanation,
         protocol=protocol,
         smoothing=protocol.describe_smoothing(),
-        counts=counts.model_copy(update={"videos_with_references": len(refs)}),
+        counts=counts.model_copy(update={"videos_with_references": len(explained)}),
         notes=notes,
     )
-
-
-def _captions(
-    refs: list[list[str]], hyps: list[str], wanted: bool | None, notes: list[str]
-) -> C.CaptionScores | None:
-    if wanted is False:
-        return None
-    if not refs:
-        if wanted:
-            notes.append("caption metrics asked for, but no video has reference descriptions")
-        return None
-    try:
-        return C.caption_metrics(refs, hyps)
-    except MissingExtraError as exc:
-        if wanted:
-            raise
-        notes.append(f"caption metrics skipped: {exc}")
-        logger.warning("caption metrics skipped: %s", exc)
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def read_results(run_dir: str | Path) -> list[RunResult]:
-    """Every ``results/<video_id>.json`` of a run folder, sorted by video id.
-
-    Raises:
-        RunFormatError: no results folder, or a file that is not a valid result (named).
-    """
-    folder = Path(run_dir) / RunFolder.RESULTS
-    if not folder.is_dir():
-        raise RunFormatError(f"no results/ folder in {run_dir}: is it a batch run folder?")
-    out: list[RunResult] = []
-    for p in sorted(folder.glob("*.json")):
-        try:
-            r = RunResult.model_validate_json(p.read_text(encoding="utf-8"))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            raise RunFormatError(f"{p} is not a valid result file: {loc}: {err['msg']}") from exc
-        if r.video_id != p.stem:
-            raise RunFormatError(f"{p} holds video_id {r.video_id!r}, not {p.stem!r}")
-        out.append(r)
-    return out
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
-def _dataset_from_run(run_dir: Path) -> Dataset:
-    path = run_dir / RunFolder.RUN
-    try:
-        data = loads_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunFormatError(
-            f"no run.json in {run_dir}: pass the dataset to evaluate against"
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise RunFormatError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    spec = data.get("dataset") if isinstance(data, dict) else None
-    if not spec:
-        raise RunFormatError(f"{path} names no dataset: pass the dataset to evaluate against")
-    try:
-        return load_spec(DatasetSpec.model_validate(spec))
-    except ValidationError as exc:
-        raise RunFormatError(
-            f"{path}: 'dataset' must hold kind and root ({exc.errors()[0]['msg']})"
-        ) from exc
+def eval_items(results: Sequence[RunResult], dataset: Dataset) -> list[EvalItem]:
+    """The results whose video is in the dataset, with their decoded fps and frame count."""
+    by_id = {v.video_id: v for v in dataset}
+    return [
+        EvalItem(by_id[r.video_id], r.verdict, r.video.fps, r.video.frame_count)
+        for r in results
+        if r.video_id in by_id
+    ]
+
+
+def pooled_frames(
+    items: Iterable[EvalItem], protocol: EvalProtocol | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every labelled frame's label and score, pooled as the frame-level metrics pool them."""
+    protocol = protocol or EvalProtocol()
+    labels: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    for it in items:
+        if not it.video.has_temporal_labels:
+            continue
+        y = it.video.frame_labels(it.frame_count, it.fps)
+        labels.append(y.astype(np.int64))
+        scores.append(_frame_scores(it, y.size, protocol)[0])
+    if not labels:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(labels), np.concatenate(scores)
 
 
 def evaluate_run(
@@ -421,13 +386,9 @@ def evaluate_run(
     if isinstance(dataset, DatasetSpec):
         dataset = load_spec(dataset)
     elif dataset is None:
-        dataset = _dataset_from_run(run_dir)
-    by_id = {v.video_id: v for v in dataset}
-    items = [
-        EvalItem(by_id[r.video_id], r.verdict, r.video.fps, r.video.frame_count)
-        for r in results
-        if r.video_id in by_id
-    ]
+        dataset = dataset_from_run(run_dir)
+    items = eval_items(results, dataset)
+    by_id = {v.video_id for v in dataset}
     unmatched = sum(1 for r in results if r.video_id not in by_id)
     if not items:
         raise RunFormatError(
@@ -441,6 +402,16 @@ def evaluate_run(
         captions=captions,
         missing_results=sum(1 for v in dataset if v.video_id not in done),
         unmatched_results=unmatched,
+    )
+    warnings = mixed_configurations(read_record(run_dir), results)
+    for w in warnings:
+        logger.warning("%s: %s", run_dir, w)
+    metrics = metrics.model_copy(
+        update={
+            "warnings": warnings,
+            "dataset_kind": dataset.kind,
+            "dataset_split": dataset.split or _str_or_none(dataset.options.get("split")),
+        }
     )
     if write:
         metrics.save(run_dir / METRICS_FILE)

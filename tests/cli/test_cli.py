@@ -47,7 +47,7 @@ def _bad_input(kind: str, folder: Path) -> Path:
     ("kind", "fragment"),
     [
         ("missing", "does not exist"),
-        ("directory", "is a folder, not a video file"),
+        ("directory", "is a folder without image frames"),
         ("empty", "empty"),
         ("text-file", "not a video"),
     ],

@@ -52,8 +52,8 @@ def check_path(path: Path) -> None:
         raise VideoNotFoundError(f"video not found: {path} does not exist; check the path.")
     if path.is_dir():
         raise NotAFileError(
-            f"{path} is a folder, not a video file; pass one video (for a folder use "
-            "run_dataset or `vadetective batch`)."
+            f"{path} is a folder, not a video file; open it with open_video (which reads a "
+            "folder of frames as a video) or pass one video file."
         )
     if not path.is_file():
         raise NotAFileError(f"{path} is not a regular file; pass a video file.")

@@ -23,6 +23,7 @@ from typing import Literal
 
 from vadetective.agent.core.errors import ConfigError, VideoError
 from vadetective.tools.video.decord_source import DecordSource
+from vadetective.tools.video.folder import FrameFolderSource, open_frame_folder
 from vadetective.tools.video.frame_cache import DEFAULT_CACHE_MB, FrameCache
 from vadetective.tools.video.probe import check_path, probe_file
 from vadetective.tools.video.pyav_source import PyAVSource
@@ -39,18 +40,26 @@ def open_video(
     *,
     threads: int = 0,
     cache_mb: float = DEFAULT_CACHE_MB,
-) -> VideoSource:
-    """Open a video file for random frame access and one-pass reading.
+    fps: float | None = None,
+    fps_source: str | None = None,
+) -> VideoSource | FrameFolderSource:
+    """Open a video file, or a folder of frames, for random frame access and one-pass reading.
 
     Args:
-        path: the video file.
+        path: the video file, or a folder of images read as one video (``folder.py``).
         backend: "pyav", "decord", or "auto" (PyAV: measured faster for the one pass, exact
-            in its decode counts, bounded in memory; see ``docs/frame_access.md``).
+            in its decode counts, bounded in memory; see ``docs/frame_access.md``); unused for
+            a folder.
         threads: decoder threads (0: let FFmpeg decide).
         cache_mb: budget of the source's frame cache in megabytes (0: no cache).
+        fps: the frame rate of a frame folder (a file's stream carries its own timestamps, so
+            this is ignored for files).
+        fps_source: where ``fps`` came from (a flag, a dataset's convention), recorded in
+            ``VideoInfo.fps_source``.
 
     Returns:
-        A ``FrameSource`` (``PyAVSource`` or ``DecordSource``); also a context manager.
+        A ``FrameSource`` (``PyAVSource``, ``DecordSource`` or ``FrameFolderSource``); also a
+        context manager.
 
     Raises:
         VideoError: a subclass saying what is wrong with the file (missing, a folder, empty,
@@ -61,6 +70,8 @@ def open_video(
     if backend not in ("auto", "decord", "pyav"):
         raise ConfigError(f"unknown video backend {backend!r}: choose auto, decord or pyav")
     p = Path(path)
+    if p.is_dir():
+        return open_frame_folder(p, fps, fps_source=fps_source)
     check_path(p)
     probe = probe_file(p)
     if backend != "decord":
@@ -75,6 +86,7 @@ __all__ = [
     "Backend",
     "DecordSource",
     "FrameCache",
+    "FrameFolderSource",
     "PyAVSource",
     "VideoSource",
     "open_video",

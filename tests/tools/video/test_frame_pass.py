@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vadetective.tools.video.frame_cache import FrameCache
+from vadetective.tools.video.source_base import VideoSource
 from vadetective.tools.video.sources import Backend, open_video
 
 Code = Callable[[np.ndarray], int]
@@ -41,6 +42,7 @@ def test_pass_by_rate_and_span(videos: dict[str, Path], frame_code: Code) -> Non
 
 def test_reads_after_the_pass_come_from_the_cache(videos: dict[str, Path]) -> None:
     with open_video(videos["long_gop"]) as src:
+        assert isinstance(src, VideoSource)  # a file, not a frame folder: it has a cache
         pass_frames = {f.frame_idx: f.image for f in src.iter_frames(max_side=80, fps=5.0)}
         decoded = src.frames_decoded
         again = src.read([150, 10, 5], max_side=80)  # all three were kept by the pass
@@ -83,6 +85,7 @@ def test_without_cache_or_ring_a_read_decodes_again(
 
     monkeypatch.setattr(pyav_source, "RING_MB", 0.0)  # one picture: the last one decoded
     with open_video(videos["long_gop_p"], cache_mb=0) as src:
+        assert isinstance(src, VideoSource)
         src.read([10], max_side=80)
         assert src.frames_decoded == 11 and len(src.cache) == 0
         src.read([10], max_side=80)  # still the ring's one picture: free

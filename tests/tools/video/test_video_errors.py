@@ -14,7 +14,6 @@ from vadetective.agent.core.errors import (
     ConfigError,
     EmptyVideoError,
     NoDecodableFramesError,
-    NotAFileError,
     NotAVideoError,
     UnsupportedCodecError,
     VideoError,
@@ -29,7 +28,7 @@ Code = Callable[[np.ndarray], int]
     ("name", "error", "says"),
     [
         ("missing", VideoNotFoundError, "does not exist"),
-        ("folder", NotAFileError, "is a folder, not a video file"),
+        ("folder", NotAVideoError, "is a folder without image frames"),
         ("empty.mp4", EmptyVideoError, "is empty (0 bytes)"),
         ("text.mp4", NotAVideoError, "is not a video FFmpeg can read"),
         ("random.mp4", NotAVideoError, "is not a video FFmpeg can read"),
