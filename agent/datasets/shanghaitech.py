@@ -8,6 +8,11 @@
   preferred when both exist: the masks count its frames. Frame folders are read at
   ``SHANGHAITECH_FPS`` (24 fps, the rate of the dataset's .avi training videos, of which the test
   frames are extracted; scene 04 is 25 fps), recorded with every result.
+- ``test_pixel_mask/<video>.npy`` (beside ``test_frame_mask/``, optional): per-pixel masks of the
+  anomalous regions, ``(frames, height, width)``; each connected region of a frame becomes a
+  ``frame_boxes`` entry. Some public copies store them ``(frames, width, height)``: the campus
+  frames are wider than tall (856x480), so a mask taller than wide is read transposed. Read
+  memory-mapped, one frame at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 from vadetective.agent.core.errors import DatasetError
 from vadetective.agent.datasets.base import (
     Dataset,
+    FrameBox,
     LabeledVideo,
     load_frame_mask,
     options_of,
@@ -26,11 +34,13 @@ from vadetective.agent.datasets.base import (
     spans_from_labels,
 )
 from vadetective.agent.datasets.files import find_folder, is_video_file
+from vadetective.agent.datasets.masks import mask_boxes
 
 logger = logging.getLogger(__name__)
 
 KIND = "shanghaitech"
 MASK_FOLDER = "test_frame_mask"
+PIXEL_MASK_FOLDER = "test_pixel_mask"
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SHANGHAITECH_FPS = 24.0
 
@@ -52,6 +62,41 @@ def _index_media(root: Path, skip: Path) -> tuple[dict[str, list[Path]], dict[st
             if is_video_file(p):
                 videos.setdefault(p.stem, []).append(p)
     return videos, frame_dirs
+
+
+def pixel_mask_boxes(path: Path, n_frames: int) -> list[FrameBox]:
+    """Boxes of the anomalous regions in a ``test_pixel_mask/<video>.npy`` file.
+
+    Args:
+        path: the ``.npy`` file, ``(frames, height, width)`` (or ``(frames, width, height)``).
+        n_frames: the number of frames its ``test_frame_mask`` labels (they must agree).
+
+    Returns:
+        One box per connected region per frame, frame indices as in the masks.
+
+    Raises:
+        DatasetError: not a plain 3-D numeric array, or another frame count than the labels.
+    """
+    try:
+        masks = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a plain numeric .npy pixel mask ({exc})") from None
+    if not isinstance(masks, np.ndarray) or masks.ndim != 3 or masks.dtype.kind not in "biuf":
+        shape = getattr(masks, "shape", None)
+        raise DatasetError(
+            f"{path}: a pixel mask must be numeric (frames, height, width), got {shape}"
+        )
+    if masks.shape[0] != n_frames:
+        raise DatasetError(
+            f"{path}: {masks.shape[0]} frames of pixel masks, but its frame labels have {n_frames}"
+        )
+    transposed = masks.shape[1] > masks.shape[2]  # the campus frames are wider than tall
+    boxes: list[FrameBox] = []
+    for i in range(masks.shape[0]):
+        frame = np.asarray(masks[i])
+        if frame.any():
+            boxes.extend(mask_boxes(frame.T if transposed else frame, i))
+    return boxes
 
 
 def load_shanghaitech(
@@ -89,6 +134,7 @@ def load_shanghaitech(
     )
     if not masks:
         raise DatasetError(f"{mask_dir} holds no .npy frame masks")
+    pixel_dir = mask_dir.parent / PIXEL_MASK_FOLDER
 
     video_files, frame_dirs = _index_media(root, skip=mask_dir)
     videos: list[LabeledVideo] = []
@@ -105,6 +151,8 @@ def load_shanghaitech(
             continue
         anomalous = bool(labels.any())
         folder = candidates[0].is_dir()
+        pixel_path = pixel_dir / mask_path.name
+        boxes = pixel_mask_boxes(pixel_path, labels.size) if pixel_path.is_file() else []
         videos.append(
             LabeledVideo(
                 video_id=vid,
@@ -114,6 +162,7 @@ def load_shanghaitech(
                 is_anomalous=anomalous,
                 frame_spans=spans_from_labels(labels),
                 frame_labels_path=str(mask_path.resolve()),
+                frame_boxes=boxes,
                 fps=SHANGHAITECH_FPS if folder else None,
                 fps_source=f"ShanghaiTech convention ({SHANGHAITECH_FPS:g} fps)"
                 if folder

@@ -93,3 +93,43 @@ def test_missing_media_and_mask_folder(tmp_path: Path) -> None:
         root, annotations=root / "testing" / "test_frame_mask", allow_missing=True
     )
     assert len(ds2) == 3
+
+
+def _pixel_masks(labels: np.ndarray, h: int = 48, w: int = 86) -> np.ndarray:
+    """Pixel masks with one region (rows 10-19, columns 30-49) on each anomalous frame."""
+    m = np.zeros((labels.size, h, w), dtype=np.uint8)
+    m[labels.astype(bool), 10:20, 30:50] = 1
+    return m
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["as documented", "width first"])
+def test_pixel_masks_become_boxes_on_the_anomalous_frames(tmp_path: Path, transposed: bool) -> None:
+    root = make_root(tmp_path)
+    pixel_dir = root / "testing" / "test_pixel_mask"
+    pixel_dir.mkdir()
+    m = _pixel_masks(MASKS["01_0014"])
+    np.save(pixel_dir / "01_0014.npy", m.transpose(0, 2, 1) if transposed else m)
+    ds = load_shanghaitech(root)
+    v = {x.video_id: x for x in ds}
+    boxes = v["01_0014"].frame_boxes
+    assert [b.frame_idx for b in boxes] == np.flatnonzero(MASKS["01_0014"]).tolist()
+    # the region, in (x1, y1, x2, y2) of the displayed frame whichever way the file stores it
+    assert {b.xyxy for b in boxes} == {(30.0, 10.0, 50.0, 20.0)}
+    assert v["01_0015"].frame_boxes == []  # no pixel mask: spans only
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((4, 48, 86), dtype=np.uint8), "but its frame labels have 10"),
+        (np.zeros((10, 48), dtype=np.uint8), "must be numeric (frames, height, width)"),
+        (np.array(["a"] * 10), "must be numeric"),
+    ],
+    ids=["another frame count", "2-D", "strings"],
+)
+def test_a_bad_pixel_mask_is_one_sentence(tmp_path: Path, array: np.ndarray, message: str) -> None:
+    root = make_root(tmp_path)
+    (root / "testing" / "test_pixel_mask").mkdir()
+    np.save(root / "testing" / "test_pixel_mask" / "01_0014.npy", array)
+    with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_shanghaitech(root)
